@@ -1,0 +1,122 @@
+"""Spreadsheet drops (.xlsx .xlsm .xls .ods) through python-calamine.
+
+The only module that imports python_calamine; its errors become InputError here.
+calamine loads the chosen sheet eagerly (in Rust); rows are turned into Python
+strings one at a time as they are consumed. Cells become text exactly:
+an integral number -> its digits (5511987654321.0 -> "5511987654321"), any other
+number -> its shortest repr, dates and times -> ISO 8601, booleans -> TRUE/FALSE,
+empty -> "". `RawRow.line` is the row number Excel or LibreOffice shows.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+
+from python_calamine import CalamineSheet, CalamineWorkbook, SheetVisibleEnum
+
+from ..errors import InputError
+from ..models import RawRow
+from . import rowfactory
+from .columns import find_columns
+from .table import Table
+
+__all__ = ["cell_text", "open_sheet"]
+
+
+def cell_text(value: object) -> str:
+    """One calamine cell value as the text a person would type for it."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[return-value]
+    if kind is float:
+        number: float = value  # type: ignore[assignment]
+        return str(int(number)) if number.is_integer() else repr(number)
+    if kind is bool:
+        return "TRUE" if value else "FALSE"
+    if kind is int:
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if value is None:
+        return ""
+    return str(value)  # timedelta, anything newer
+
+
+def open_sheet(path: Path, kind: str, sheet: str | None) -> Table:
+    """Open one sheet of a workbook: find the columns, stream the rows."""
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own errors, and ValueError/OSError
+        raise InputError(path, f"cannot read spreadsheet: {_describe(exc)}") from exc
+    try:
+        name = _choose_sheet(workbook, sheet, path)
+        try:
+            data = workbook.get_sheet_by_name(name)
+        except Exception as exc:
+            raise InputError(path, f"cannot read spreadsheet: sheet {name!r}: {_describe(exc)}") from exc
+    finally:
+        workbook.close()  # the sheet's cells are already loaded
+
+    if data.start is None:
+        raise InputError(path, f"sheet {name!r} is empty")
+    rows = _rows(data)
+    first: RawRow | None = next(rows, None)
+    if first is None:
+        raise InputError(path, f"sheet {name!r} is empty")
+    columns, is_header = find_columns(first.cells, path=path, line=first.line)
+    stream = rows if is_header else _prepend(first, rows)
+    return Table(path=path, kind=kind, columns=columns, rows=stream, sheet=name)
+
+
+def _prepend(first: RawRow, rest: Iterator[RawRow]) -> Iterator[RawRow]:
+    yield first
+    yield from rest
+
+
+def _rows(data: CalamineSheet) -> Iterator[RawRow]:
+    """Non-blank rows with Excel's row numbers.
+
+    `iter_rows` yields the sheet from row 1 (rows above the used range come as empty
+    lists), so counting from 1 gives the row number shown to the user."""
+    fast, new_row, set_line, set_cells = (
+        rowfactory.FAST,
+        rowfactory.new_row,
+        rowfactory.set_line,
+        rowfactory.set_cells,
+    )
+    line = 0
+    for values in data.iter_rows():
+        line += 1
+        cells = tuple([v if type(v) is str else cell_text(v) for v in values])
+        joined = "".join(cells)
+        if not joined or joined.isspace():
+            continue
+        if fast:
+            row = new_row(RawRow)
+            set_line(row, line)
+            set_cells(row, cells)
+            yield row
+        else:
+            yield RawRow(line, cells)
+
+
+def _choose_sheet(workbook: CalamineWorkbook, sheet: str | None, path: Path) -> str:
+    names = workbook.sheet_names
+    if not names:
+        raise InputError(path, "cannot read spreadsheet: it has no sheets")
+    if sheet is None:
+        visible = [m.name for m in workbook.sheets_metadata if m.visible == SheetVisibleEnum.Visible]
+        return visible[0] if visible else names[0]
+    if sheet in names:
+        return sheet
+    if sheet.strip().isdigit() and 1 <= int(sheet) <= len(names):
+        return names[int(sheet) - 1]
+    listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names, 1))
+    raise InputError(path, f"no sheet {sheet!r}; the sheets are {listed}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -245,15 +245,15 @@ class SftpTransport:
 
     def _lost(self, exc: BaseException) -> bool:
         """Was `exc` a lost connection (worth a reconnect) rather than a refusal?"""
-        if isinstance(exc, socket.timeout | TimeoutError):
-            return True
+        if isinstance(exc, EOFError | socket.timeout | TimeoutError | paramiko.SSHException):
+            return True  # (paramiko consumes the SFTP end-of-file status itself)
         if self._transport is None or not self._transport.is_active():
             return True
         if self._sftp is not None:
             channel = self._sftp.get_channel()
             if channel is None or channel.closed or channel.eof_received:
                 return True
-        return isinstance(exc, paramiko.SSHException)
+        return False
 
     def _after_loss(self, attempt: int, what: str, exc: BaseException) -> int:
         """Drop the dead connection and wait before the next try; raise when out of tries."""
@@ -386,11 +386,13 @@ class SftpTransport:
                 if created:
                     found = _stat_or_none(client, partial)
                     if found is None:
-                        if mode == "direct" and self._moved_away(name, size):
-                            return
+                        moved = self._find_moved(name) if mode == "direct" else None
+                        if moved is not None and moved[1] == size:
+                            return  # complete before the drop, and already processed
+                        where = f" (now in {moved[0]} with {moved[1]} of {size} bytes)" if moved else ""
                         raise RemoteError(
                             f"{partial} vanished from the SFTP server {self._where} while the upload was "
-                            "interrupted (the platform may have moved or processed the partial file); "
+                            f"interrupted{where}: the platform moved the partial file away; "
                             "not sending it again under the same name"
                         )
                     if resume and found <= size:
@@ -436,18 +438,24 @@ class SftpTransport:
 
     def _moved_away(self, name: str, size: int) -> bool:
         """Did the platform already move the complete file to success/ or error/?"""
+        found = self._find_moved(name)
+        if found is None:
+            return False
+        path, size_there = found
+        if size_there != size:
+            raise RemoteError(
+                f"{path}: the platform moved the file with {size_there} bytes, the local file has "
+                f"{size}: the upload was incomplete"
+            )
+        log.info("%s was already moved to %s by the platform", name, path)
+        return True
+
+    def _find_moved(self, name: str) -> tuple[str, int] | None:
         for remote_dir in (self.settings.success_dir, self.settings.error_dir):
             found = self.stat(_join(remote_dir, name))
-            if found is None:
-                continue
-            if found.size != size:
-                raise RemoteError(
-                    f"{_join(remote_dir, name)}: the platform moved the file with {found.size} bytes, "
-                    f"the local file has {size}: the upload was incomplete"
-                )
-            log.info("%s was already moved to %s/ by the platform", name, remote_dir)
-            return True
-        return False
+            if found is not None:
+                return _join(remote_dir, name), found.size
+        return None
 
 
 def _join(remote_dir: str, name: str) -> str:
@@ -488,6 +496,8 @@ def _write_from(
     if offset:
         handle.seek(offset)
     done = offset
+    if progress is not None:
+        progress(done, size)
     with local.open("rb") as src:
         src.seek(offset)
         while done < size:

@@ -328,3 +328,37 @@ def test_fast_rows_equal_constructed_rows(tmp_path: Path) -> None:
     assert rows == [built] and hash(rows[0]) == hash(built) and repr(rows[0]) == repr(built)
     with pytest.raises(AttributeError):
         rows[0].line = 3  # type: ignore[misc]
+
+
+# --- the committed sample drops ----------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "drops"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "encoding", "delimiter", "header", "count"),
+    [
+        ("clientes_promo.csv", "csv", "cp1252", ";", ("Telefone", "Mensagem", "Referencia"), 20),
+        ("avisos.tsv", "csv", "utf-8", "\t", None, 6),
+        ("pesquisa_multilinha.csv", "csv", "utf-8-sig", ",", ("celular", "mensagem", "id"), 5),
+        ("lembrete.xlsx", "xlsx", None, None, ("celular", "texto"), 8),
+        ("cobranca.ods", "ods", None, None, ("Número", "Mensagem", "Referência"), 6),
+        ("entregas.xls", "xls", None, None, ("Fone", "SMS"), 5),
+    ],
+)
+def test_sample_drops_read_as_documented(
+    name: str, kind: str, encoding: str | None, delimiter: str | None, header: tuple[str, ...] | None, count: int
+) -> None:
+    with open_table(SAMPLES / name) as table:
+        rows = list(table.rows)
+        assert (table.kind, table.encoding, table.delimiter, table.columns.header) == (kind, encoding, delimiter, header)
+    assert len(rows) == count
+
+
+def test_sample_promo_keeps_its_bad_rows_for_validation() -> None:
+    with open_table(SAMPLES / "clientes_promo.csv") as table:
+        by_line = {row.line: row.cells for row in table.rows}
+    assert by_line[7][0] == "3345-1234"
+    assert by_line[13][0] == "5,51198E+12"
+    assert by_line[18][1] == ""
+    assert "calçados até domingo" in by_line[2][1]

@@ -72,6 +72,47 @@ def init(output: Path, force: bool) -> None:
     click.echo(f"wrote {output}; edit [sftp] and [api], then run `batcher check`")
 
 
+@cli.command("trust-host")
+@click.option("--fingerprint", "expected", metavar="SHA256:...",
+              help="Trust the key only if it has this fingerprint (no question asked).")
+@click.option("-y", "--yes", is_flag=True, help="Trust the key shown without asking.")
+@click.option("--replace", is_flag=True,
+              help="Replace a different key trusted before (only once the platform confirmed the change).")
+@config_option
+def trust_host(settings: Settings, expected: str | None, yes: bool, replace: bool) -> None:
+    """Show the SFTP server's host key and add it to [sftp] known_hosts."""
+    from .errors import ConfigError, HostKeyError
+    from .transport.hostkeys import KnownHosts, fetch_host_key, fingerprint, host_pattern
+
+    s = settings.sftp
+    known = KnownHosts.load(s.known_hosts)
+    key = fetch_host_key(s.host, s.port, s.connect_timeout, prefer=known.key_types(s.host, s.port))
+    fp, name = fingerprint(key), host_pattern(s.host, s.port)
+    click.echo(f"host:        {s.host}\nport:        {s.port}\nkey type:    {key.get_name()}\nfingerprint: {fp}")
+    if expected is not None:
+        wanted = expected.strip().rstrip("=")
+        wanted = wanted if wanted.startswith("SHA256:") else f"SHA256:{wanted}"
+        if wanted != fp:
+            raise ConfigError(f"fingerprint mismatch: the server {name} presented {fp}, but --fingerprint "
+                              f"says {wanted}; nothing was written to {s.known_hosts}")
+    try:
+        known.check(s.host, s.port, key)
+        click.echo(f"already trusted in {s.known_hosts}")
+        return
+    except HostKeyError as exc:
+        if exc.changed and not replace:
+            raise
+        changed = exc.changed
+    if expected is None and not yes:
+        click.confirm(f"Trust this key for {name}?", abort=True)
+    if changed:
+        removed = known.replace(s.host, s.port, key)
+        click.echo(f"removed {len(removed)} old line(s) for {name}")
+    else:
+        known.add(s.host, s.port, key)
+    click.echo(f"trusted {name} {key.get_name()} {fp} in {s.known_hosts}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and map errors to SPEC exit codes."""
     try:

@@ -323,6 +323,33 @@ def test_found_already_processed_sets_uploaded_at(store: Store):
     assert done.uploaded_at == done.finished_at == done.updated_at
 
 
+def test_update_batch_file_only_before_upload(store: Store):
+    batch = new_batch(store)
+    updated = store.update_batch_file(batch.id, size=42, sha256="cd" * 32, rows=7)
+    assert (updated.size, updated.sha256, updated.rows, updated.local_path) == (42, "cd" * 32, 7, batch.local_path)
+    assert store.events(batch_id=batch.id)[-1]["kind"] == "batch.file"
+    store.set_batch_state(batch.id, BatchState.UPLOADING)
+    with pytest.raises(StateError, match="can no longer change"):
+        store.update_batch_file(batch.id, size=1, sha256="x", rows=1)
+    assert store.get_batch(batch.id).size == 42
+
+
+def test_rename_batch_takes_a_fresh_name_and_keeps_the_old_in_the_trail(store: Store):
+    other = new_batch(store, seq=2)
+    batch = batch_in(store, BatchState.UPLOADING, seq=1)
+    with pytest.raises(StateError, match=f"batch {other.id}"):
+        store.rename_batch(batch.id, seq=2, remote_name="P.20260102.02.txt", local_path="/x")
+    renamed = store.rename_batch(batch.id, seq=3, remote_name="P.20260102.03.txt", local_path="/s/3.txt")
+    assert (renamed.seq, renamed.remote_name, renamed.local_path, renamed.state) == (
+        3, "P.20260102.03.txt", "/s/3.txt", BatchState.UPLOADING)
+    assert store.highest_seq("P", "20260102") == 3
+    assert store.events(batch_id=batch.id)[-1]["detail"]["from"] == "P.20260102.01.txt"
+    done = store.set_batch_state(other.id, BatchState.UPLOADING)
+    done = store.set_batch_state(other.id, BatchState.ACCEPTED)
+    with pytest.raises(StateError, match="cannot be renamed"):
+        store.rename_batch(done.id, seq=9, remote_name="P.20260102.09.txt", local_path="/x")
+
+
 # ---------------------------------------------------------------------------- messages
 
 

@@ -523,12 +523,64 @@ class Store:
         assert record is not None
         return record
 
+    def update_batch_file(
+        self, batch_id: int, *, size: int, sha256: str, rows: int, local_path: str | None = None
+    ) -> BatchRecord:
+        """Record the final size, digest and row count of a batch file written after
+        `add_batch` (only while the batch is still ``converted``: nothing was sent)."""
+        with self.transaction():
+            current = self.get_batch(batch_id)
+            if current is None:
+                raise StateError(f"no batch {batch_id}")
+            if current.state != BatchState.CONVERTED:
+                raise StateError(f"batch {batch_id} is {current.state.value}: its file can no longer change")
+            path = current.local_path if local_path is None else str(local_path)
+            self._conn.execute(
+                "UPDATE batches SET size = ?, sha256 = ?, rows = ?, local_path = ?, updated_at = ?"
+                " WHERE id = ?",
+                (size, sha256, rows, path, self._now(), batch_id),
+            )
+            self.add_event("batch.file", batch_id=batch_id, drop_id=current.drop_id,
+                           detail={"size": size, "sha256": sha256, "rows": rows, "local_path": path})
+            record = self.get_batch(batch_id)
+        assert record is not None
+        return record
+
+    def rename_batch(self, batch_id: int, *, seq: int, remote_name: str, local_path: str) -> BatchRecord:
+        """Give a not yet final batch a new sequence number and remote name (its old
+        name was burnt, e.g. a partial copy landed in error/). The state is unchanged;
+        the old name stays in the event. A clash raises `StateError`."""
+        with self.transaction():
+            current = self.get_batch(batch_id)
+            if current is None:
+                raise StateError(f"no batch {batch_id}")
+            if current.state in FINAL_BATCH_STATES:
+                raise StateError(f"batch {batch_id} is {current.state.value}: it cannot be renamed")
+            try:
+                self._conn.execute(
+                    "UPDATE batches SET seq = ?, remote_name = ?, local_path = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (seq, remote_name, str(local_path), self._now(), batch_id),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StateError(
+                    f"cannot rename batch {batch_id} to {remote_name} (seq {seq}): "
+                    f"{self._clash(current.project, current.day, seq, remote_name, exc)}"
+                ) from exc
+            self.add_event("batch.renamed", batch_id=batch_id, drop_id=current.drop_id,
+                           detail={"from": current.remote_name, "to": remote_name,
+                                   "from_seq": current.seq, "seq": seq, "local_path": str(local_path)})
+            record = self.get_batch(batch_id)
+        assert record is not None
+        return record
+
     # ---------------------------------------------------------------- messages
 
     def add_messages(self, batch_id: int, messages: Iterable[Message]) -> int:
         """Record the rows of a batch (state ``pending``), streaming from any iterable,
-        in one transaction. Returns how many. A batch's messages are recorded once: a
-        second call for the same lines raises `StateError` and records nothing."""
+        in one transaction. Returns how many. May be called several times for one batch
+        (in chunks), but a line is recorded once: a line already there raises
+        `StateError` and that call records nothing."""
         now = self._now()
         pending = MessageState.PENDING.value
         rows = (

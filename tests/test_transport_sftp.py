@@ -6,10 +6,12 @@ demand; `CuttingProxy`, a real TCP proxy between the transport and sshd, cuts it
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -197,11 +199,15 @@ def test_hashed_known_hosts(sshd_fresh: SshdServer, connect: Callable[..., SftpT
 # -- authentication -----------------------------------------------------------------
 
 
-def test_wrong_password(sshd_fresh: SshdServer, connect: Callable[..., SftpTransport], sleeps: Sleeps) -> None:
+def test_wrong_password(
+    sshd_fresh: SshdServer, connect: Callable[..., SftpTransport], sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     secret = "not-the-right-pw-1234"
     with pytest.raises(AuthenticationError) as info:
         connect(password=secret).listdir("upload")
     msg = str(info.value)
+    assert secret not in caplog.text and secret not in repr(connect(password=secret))
     assert secret not in msg and sshd_fresh.password not in msg
     assert "refused the login" in msg and sshd_fresh.username in msg
     assert sleeps == []  # not retried
@@ -262,6 +268,15 @@ def test_server_down_after_retries(sshd_fresh: SshdServer, connect: Callable[...
     assert not isinstance(info.value, RemoteError)
     assert "after 4 attempt(s)" in str(info.value) and "refused" in str(info.value).lower()
     assert sleeps == [1.0, 2.0, 4.0]
+
+
+def test_server_that_never_answers_times_out(connect: Callable[..., SftpTransport], sleeps: Sleeps) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never sends a banner
+        t = connect(port=silent.getsockname()[1], connect_timeout=0.3, retries=1)
+        started = time.monotonic()
+        with pytest.raises(PlatformUnreachable, match="after 2 attempt"):
+            t.connect()
+    assert time.monotonic() - started < 10 and sleeps == [1.0]
 
 
 def test_other_operations(sshd_fresh: SshdServer, connect: Callable[..., SftpTransport], tmp_path: Path) -> None:

@@ -252,6 +252,10 @@ def fetch_host_key(host: str, port: int, timeout: float, *, prefer: Sequence[str
         options = transport.get_security_options()
         options.key_types = order_key_types(options.key_types, prefer)
         transport.start_client(timeout=timeout)
+        if not transport.is_active() or not transport.initial_kex_done:  # start_client timed out
+            raise PlatformUnreachable(
+                f"the SFTP server {host} port {port} did not complete the SSH handshake within {timeout:g} s"
+            )
         return transport.get_remote_server_key()
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise PlatformUnreachable(

@@ -46,6 +46,10 @@ from .hostkeys import KnownHosts
 __all__ = ["RemoteFile", "SftpTransport", "order_key_types"]
 
 log = logging.getLogger("batcher.transport")
+# paramiko logs every failed connection at ERROR with a traceback; batcher reports the
+# same failure once, translated. Configure the "paramiko" logger explicitly to see them.
+if logging.getLogger("paramiko").level == logging.NOTSET:
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]
@@ -177,6 +181,8 @@ class SftpTransport:
                 transport.start_client(timeout=s.connect_timeout)
             except _CONNECTION_ERRORS as exc:
                 raise _Unreachable(f"SSH handshake failed: {_reason(exc)}") from exc
+            if not transport.is_active() or not transport.initial_kex_done:  # start_client timed out
+                raise _Unreachable(f"no SSH handshake within {s.connect_timeout:g} s")
             known.check(s.host, s.port, transport.get_remote_server_key())
             self._authenticate(transport)
             transport.set_keepalive(KEEPALIVE)
@@ -265,7 +271,9 @@ class SftpTransport:
                 f"{attempt} time(s); giving up: {_reason(exc)}"
             ) from exc
         delay = self._backoff(attempt)
-        log.warning("SFTP %s: connection lost during %s (%s); reconnecting in %.0f s", self._where, what, _reason(exc), delay)
+        log.warning(
+            "SFTP %s: connection lost during %s (%s); reconnecting in %.0f s", self._where, what, _reason(exc), delay
+        )
         self._sleep(delay)
         return attempt
 
@@ -309,7 +317,8 @@ class SftpTransport:
 
     def listdir(self, remote_dir: str) -> dict[str, RemoteFile]:
         """The regular files in `remote_dir` by name."""
-        attrs = self._run("list", remote_dir, lambda c: c.listdir_attr(remote_dir), missing=self._missing_dir(remote_dir))
+        missing = self._missing_dir(remote_dir)
+        attrs = self._run("list", remote_dir, lambda c: c.listdir_attr(remote_dir), missing=missing)
         return {
             a.filename: RemoteFile(a.filename, int(a.st_size or 0), float(a.st_mtime or 0))
             for a in attrs
@@ -372,7 +381,13 @@ class SftpTransport:
         progress: Progress | None = None,
         resume: bool = True,
     ) -> None:
-        """Upload `local` as `remote_dir/name` and check its size (see module doc)."""
+        """Upload `local` as `remote_dir/name` and check its size (see module doc).
+
+        `progress(done, total)` is called at the start of each attempt (`done` is where it
+        resumes) and after each block sent. Raises `RemoteError` when the server refuses
+        (naming the path), when the size differs afterwards, or when the partial file
+        vanished during a reconnect; `PlatformUnreachable` when the retries run out.
+        """
         local = Path(local)
         size = local.stat().st_size
         target = _join(remote_dir, name)
@@ -523,7 +538,9 @@ def _load_key(path: Path) -> paramiko.PKey:
             "an unencrypted key file (readable only by its user)"
         ) from exc
     except (OSError, paramiko.SSHException, ValueError) as exc:
-        raise ConfigError(f"[sftp] key_file = {str(path)!r}: not a private key batcher can read ({_reason(exc)})") from exc
+        raise ConfigError(
+            f"[sftp] key_file = {str(path)!r}: not a private key batcher can read ({_reason(exc)})"
+        ) from exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ Order of checks for each request: unknown path 404 (wrong method 405), missing o
 `username`/`authenticationtoken` headers 401, rate limit 429 (`Retry-After`, whole
 seconds, at least 1), injected 5xx (`api_5xx_rate`), malformed body 400.
 
-Rate limit: `rate_limit_per_second` per client IP. Every request that gets past 404 and
+Rate limit: `rate_limit_per_second` per client IP (0 or less: no limit). Every request that gets past 404 and
 401 counts, whatever its answer (200, 400, injected 5xx, and 429 itself): a client that
 retries before `Retry-After` is refused again and pushes its window further. Requests
 answered 404/405/401 do not count.
@@ -172,11 +172,11 @@ class ApiServer:
         token_ok = hmac.compare_digest(headers.get("authenticationtoken", "").encode(), cfg.api_token.encode())
         if not (user_ok and token_ok):
             return _error(401, "missing or wrong username / authenticationtoken headers")
-        interval = 1.0 / cfg.rate_limit_per_second
+        interval = 1.0 / cfg.rate_limit_per_second if cfg.rate_limit_per_second > 0 else 0.0
         now = time.monotonic()
         last = self._last_request.get(client)
         self._last_request[client] = now  # a 429 counts too
-        if last is not None and now - last < interval:
+        if interval and last is not None and now - last < interval:
             retry = max(1, math.ceil(interval))
             return _error(429, f"rate limit: {cfg.rate_limit_per_second:g} request(s) per second per IP",
                           **{"Retry-After": str(retry)})

@@ -92,12 +92,14 @@ class Processor:
                 seen.changed_at = now  # the grace period starts when the writer lets go
                 continue
             quiet = now - seen.changed_at
-            if self._complete(Path(entry.path), st.st_size):
-                if quiet < self.config.faults.processing_delay:
-                    continue
-                await self._process(name)
-            elif quiet >= self.config.eof_grace:
-                self._move(name, self.error, f"no EOF line after {self.config.eof_grace:g}s without change", 0)
+            try:
+                if self._complete(Path(entry.path), st.st_size):
+                    if quiet >= self.config.faults.processing_delay:
+                        await self._process(name)
+                elif quiet >= self.config.eof_grace:
+                    self._move(name, self.error, f"no EOF line after {self.config.eof_grace:g}s without change", 0)
+            except FileNotFoundError:  # removed or renamed by a client meanwhile
+                continue
         for gone in set(self._seen) - present:
             del self._seen[gone]
 

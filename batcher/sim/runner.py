@@ -55,10 +55,11 @@ class Simulator:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self._client_host}:{self.api_port}"
+        return f"http://{self.connect_host}:{self.api_port}"
 
     @property
-    def _client_host(self) -> str:
+    def connect_host(self) -> str:
+        """The address a local client connects to (127.0.0.1 when listening on all)."""
         return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
 
     # -- lifecycle -------------------------------------------------------------------
@@ -137,7 +138,7 @@ class Simulator:
                 self.api_port = await api.start()
             except OSError as exc:
                 raise _bind_error("status API", cfg.host, cfg.api_port, "--api-port", exc) from exc
-            self.known_hosts_path.write_text(known_hosts_line(self._client_host, self.sftp_port, key))
+            self.known_hosts_path.write_text(known_hosts_line(self.connect_host, self.sftp_port, key))
         except BaseException as exc:
             if acceptor is not None:
                 acceptor.close()
@@ -169,7 +170,7 @@ def describe(sim: Simulator) -> str:
     cfg = sim.config
     lines = [
         "batcher platform simulator running",
-        f"  SFTP        host {sim._client_host}  port {sim.sftp_port}  user {cfg.username}  password {cfg.password}",
+        f"  SFTP        host {sim.connect_host}  port {sim.sftp_port}  user {cfg.username}  password {cfg.password}",
         f"  fingerprint {sim.fingerprint}",
         f"  known_hosts {sim.known_hosts_path}",
         f"  root        {sim.root}  (upload/ success/ error/)",

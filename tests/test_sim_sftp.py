@@ -228,14 +228,15 @@ def test_missing_eof_waits_for_the_grace_period(make_sim: Callable[..., Simulato
 
 
 def test_file_still_growing_is_not_moved(make_sim: Callable[..., Simulator]) -> None:
-    sim = make_sim(eof_grace=0.6)
+    sim = make_sim(eof_grace=0.8)
     name = batch_name()
     with sim_sftp(sim) as sftp:
-        with sftp.open(f"/upload/{name}", "wb") as fh:
-            for i in range(8):  # 1.6 s of writing, each pause shorter than the grace
+        for i in range(8):  # 1.6 s of appends in separate handles, each pause shorter than the grace
+            with sftp.open(f"/upload/{name}", "ab") as fh:
                 fh.write(f"55119000000{i:02d};row {i};;\n".encode())
-                fh.flush()
-                time.sleep(0.2)
+            time.sleep(0.2)
+            assert sftp.listdir("/upload") == [name]
+        with sftp.open(f"/upload/{name}", "ab") as fh:
             fh.write(b"EOF\n")
         wait_for(lambda: name in sftp.listdir("/success"), message="file in success/")
     wait_for(lambda: len(sim.statuses()) == 8, message="8 statuses")

@@ -1,0 +1,332 @@
+"""One drop -> platform batch files + rejected rows + a summary (SPEC 3).
+
+This is the glue between the readers (`ingest`), the pure validation (`validate`) and
+the pure formatting (`render`): it streams rows one at a time, so memory stays flat
+however large the drop is, and it does the file I/O of the outputs:
+
+- platform files are written to a hidden temp name and renamed into place only when
+  complete, so a crash never leaves a half file that looks finished;
+- a drop over `format.max_rows_per_file` accepted rows becomes several files;
+- refused rows go to `NAME.rejected.csv` (the original cells, then `line`, `code`,
+  `reason`), UTF-8 with a BOM so that Excel shows accents, every cell neutralised
+  against formula injection.
+
+The input file is only ever read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from .errors import InputError
+from .ingest import open_table
+from .models import ColumnMap, Message, Rejection
+from .render import EOF_LINE, HEADER_LINE, FileLayout, render_line, safe_csv_cell
+from .settings import Settings
+from .validate import ValidationPolicy, Validator
+
+__all__ = [
+    "ConversionSummary",
+    "WrittenFile",
+    "content_hash",
+    "convert_drop",
+    "rejected_file_name",
+]
+
+HASH_CHUNK = 1 << 20
+PROGRESS_EVERY = 10_000
+
+#: called with the index (0, 1, ...) of each output file when it is opened; returns its name
+Namer = Callable[[int], str]
+#: called for each accepted message with the index of the file it was written to
+MessageSink = Callable[[int, Message], None]
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: Path
+    name: str
+    rows: int
+    size: int
+    sha256: str
+
+
+@dataclass
+class ConversionSummary:
+    source: Path
+    project: str
+    kind: str = ""
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    content_hash: str = ""
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    replacements: Counter[str] = field(default_factory=Counter)
+    messages_by_encoding: Counter[str] = field(default_factory=Counter)
+    segments_by_encoding: Counter[str] = field(default_factory=Counter)
+    segment_price: float = 0.0
+    files: list[WrittenFile] = field(default_factory=list)
+    rejected_file: Path | None = None
+    first_rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def segments_total(self) -> int:
+        return sum(self.segments_by_encoding.values())
+
+    @property
+    def estimated_cost(self) -> float | None:
+        return self.segments_total * self.segment_price if self.segment_price else None
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: how a drop is recognised when it comes again."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(HASH_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InputError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+def rejected_file_name(source: Path) -> str:
+    return f"{source.stem}.rejected.csv"
+
+
+def convert_drop(
+    source: Path,
+    *,
+    project: str,
+    settings: Settings,
+    out_dir: Path | None,
+    namer: Namer | None = None,
+    rejected_dir: Path | None = None,
+    sheet: str | None = None,
+    drop_key: str | None = None,
+    digest: str | None = None,
+    on_message: MessageSink | None = None,
+    progress: Callable[[int], None] | None = None,
+    keep_rejections: int = 20,
+) -> ConversionSummary:
+    """Convert one drop.
+
+    `out_dir=None` is a dry run: everything is validated and counted, nothing written.
+    `namer(i)` names output file i (required when writing). `drop_key` seeds generated
+    correlationIds (default: the first 12 hex digits of the content hash), so the same
+    drop always yields the same ids. Raises `InputError` when the file as a whole
+    cannot be used; a drop whose rows were all refused is returned with accepted == 0
+    (the caller decides what that means).
+    """
+    digest = digest or content_hash(source)
+    summary = ConversionSummary(
+        source=source,
+        project=project,
+        content_hash=digest,
+        segment_price=settings.text.segment_price,
+    )
+    layout = FileLayout.from_settings(settings)
+    policy = ValidationPolicy.from_settings(settings)
+    max_rows = settings.format.max_rows_per_file
+    if out_dir is not None and namer is None:
+        raise ValueError("namer is required when writing files")
+
+    with open_table(source, sheet=sheet) as table:
+        summary.kind, summary.encoding = table.kind, table.encoding
+        summary.delimiter, summary.sheet = table.delimiter, table.sheet
+        validator = Validator(policy, table.columns, drop_key or digest[:12])
+        files = _FileRotator(out_dir, namer, layout, max_rows) if out_dir is not None else None
+        rejects = _RejectWriter(
+            (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None,
+            table.columns,
+        )
+        try:
+            _pump(table.rows, validator, summary, files, rejects, on_message, progress, keep_rejections)
+        except BaseException:
+            if files is not None:
+                files.abort()
+            rejects.abort()
+            raise
+        if files is not None:
+            summary.files = files.finish()
+        summary.rejected_file = rejects.finish()
+        summary.replacements.update(validator.replacements)
+    return summary
+
+
+def _pump(
+    rows: Iterator,
+    validator: Validator,
+    summary: ConversionSummary,
+    files: _FileRotator | None,
+    rejects: _RejectWriter,
+    on_message: MessageSink | None,
+    progress: Callable[[int], None] | None,
+    keep_rejections: int,
+) -> None:
+    check = validator.check
+    by_enc = summary.messages_by_encoding
+    seg_by_enc = summary.segments_by_encoding
+    rejected = summary.rejected
+    write = files.write if files is not None else None
+    read = 0
+    accepted = 0
+    for row in rows:
+        read += 1
+        result = check(row)
+        if type(result) is Message:
+            accepted += 1
+            by_enc[result.encoding] += 1
+            seg_by_enc[result.encoding] += result.segments
+            if write is not None:
+                index = write(result)
+                if on_message is not None:
+                    on_message(index, result)
+            elif on_message is not None:
+                on_message(0, result)
+        else:
+            rejected[result.code] += 1
+            if len(summary.first_rejections) < keep_rejections:
+                summary.first_rejections.append(result)
+            rejects.write(result)
+        if progress is not None and read % PROGRESS_EVERY == 0:
+            progress(read)
+    summary.rows_read = read
+    summary.accepted = accepted
+    if progress is not None:
+        progress(read)
+
+
+class _FileRotator:
+    """Writes accepted messages into numbered files, `max_rows` per file, atomically."""
+
+    def __init__(self, out_dir: Path, namer: Namer | None, layout: FileLayout, max_rows: int):
+        assert namer is not None
+        self.out_dir = out_dir
+        self.namer = namer
+        self.layout = layout
+        self.max_rows = max_rows
+        self.nl = layout.line_ending
+        self.index = -1
+        self.rows = 0
+        self.fh: IO[str] | None = None
+        self.tmp: Path | None = None
+        self.name = ""
+        self.done: list[WrittenFile] = []
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, msg: Message) -> int:
+        if self.fh is None or self.rows >= self.max_rows:
+            self._rotate()
+        assert self.fh is not None
+        self.fh.write(render_line(msg) + self.nl)
+        self.rows += 1
+        return self.index
+
+    def _rotate(self) -> None:
+        if self.fh is not None:
+            self._close_current()
+        self.index += 1
+        self.rows = 0
+        self.name = self.namer(self.index)
+        self.tmp = self.out_dir / f".{self.name}.tmp"
+        self.fh = self.tmp.open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        if self.layout.header:
+            self.fh.write(HEADER_LINE + self.nl)
+
+    def _close_current(self) -> None:
+        assert self.fh is not None and self.tmp is not None
+        if self.layout.eof_marker:
+            self.fh.write(EOF_LINE + self.nl)
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        final = self.out_dir / self.name
+        if final.exists():
+            self.tmp.unlink()
+            raise FileExistsError(f"{final}: already exists; refusing to overwrite a batch file")
+        os.replace(self.tmp, final)
+        self.done.append(WrittenFile(final, self.name, self.rows, final.stat().st_size, _sha256(final)))
+        self.fh = None
+        self.tmp = None
+
+    def finish(self) -> list[WrittenFile]:
+        if self.fh is not None:
+            self._close_current()
+        return self.done
+
+    def abort(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            if self.tmp is not None:
+                self.tmp.unlink(missing_ok=True)
+            self.fh = None
+
+
+class _RejectWriter:
+    """`NAME.rejected.csv`, opened lazily on the first refused row."""
+
+    def __init__(self, path: Path | None, columns: ColumnMap):
+        self.path = path
+        self.columns = columns
+        self.fh: IO[str] | None = None
+        self.writer: csv.writer | None = None  # type: ignore[valid-type]
+        self.tmp: Path | None = None
+        self.width = len(columns.header) if columns.header else 0
+
+    def write(self, rej: Rejection) -> None:
+        if self.path is None:
+            return
+        if self.writer is None:
+            self._open(len(rej.cells))
+        cells = list(rej.cells) + [""] * (self.width - len(rej.cells))
+        self.writer.writerow(  # type: ignore[union-attr]
+            [safe_csv_cell(c) for c in cells] + [rej.line, rej.code, safe_csv_cell(rej.reason)]
+        )
+
+    def _open(self, first_width: int) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.fh = self.tmp.open("w", encoding="utf-8-sig", newline="")
+        self.writer = csv.writer(self.fh)
+        header = list(self.columns.header or ())
+        if not header:
+            self.width = max(first_width, 3)
+            header = [f"column{i + 1}" for i in range(self.width)]
+        self.writer.writerow([safe_csv_cell(h) for h in header] + ["line", "code", "reason"])
+
+    def finish(self) -> Path | None:
+        if self.fh is None:
+            return None
+        assert self.tmp is not None and self.path is not None
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            if self.tmp is not None:
+                self.tmp.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

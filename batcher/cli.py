@@ -10,12 +10,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from datetime import date, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
+from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
-from .errors import BatcherError, exit_code_for
+from .errors import BatcherError, InputError, exit_code_for
 from .settings import Settings, load_settings
 from .sim.outcomes import OUTCOMES_HELP as SIM_OUTCOMES_HELP
 
@@ -112,6 +116,226 @@ def trust_host(settings: Settings, expected: str | None, yes: bool, replace: boo
     else:
         known.add(s.host, s.port, key)
     click.echo(f"trusted {name} {key.get_name()} {fp} in {s.known_hosts}")
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.defaults.timezone)).date()
+
+
+def _console() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 160  # logs and pipes: never truncate file names to 80 columns
+    return console
+
+
+def _convert_one(
+    console: Console,
+    source: Path,
+    *,
+    settings: Settings,
+    project: str | None,
+    out_dir: Path | None,
+    sheet: str | None,
+) -> int:
+    """Convert (or dry-run) one drop; returns its exit code. Whole-file errors are printed."""
+    from .convert import convert_drop
+    from .inbox import project_for
+    from .present import print_conversion
+    from .render import batch_file_name
+    from .sequence import next_sequence
+
+    proj = project_for(source, settings, project)
+    day = _today(settings)
+    namer = None
+    if out_dir is not None:
+        taken: list[str] = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
+
+        def namer(index: int) -> str:
+            name = batch_file_name(proj, day, next_sequence(taken, proj, day))
+            taken.append(name)
+            return name
+
+    try:
+        summary = convert_drop(
+            source, project=proj, settings=settings, out_dir=out_dir, namer=namer, sheet=sheet
+        )
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    print_conversion(console, summary, dry_run=out_dir is None)
+    if summary.accepted == 0:
+        reason = "no data rows" if summary.rows_read == 0 else "no valid row (see the rejected rows)"
+        click.echo(f"error: {source}: input rejected as a whole: {reason}", err=True)
+        return InputError.exit_code
+    return 0
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--project", "-p", help="Project (subaccount) to send as; overrides the inbox folder and [defaults] project.")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the platform files and NAME.rejected.csv.")
+@click.option("--sheet", help="Spreadsheet sheet name (or 1-based index); default: the first sheet.")
+@config_option
+def convert(files: tuple[Path, ...], project: str | None, out_dir: Path, sheet: str | None, settings: Settings) -> int:
+    """Validate drops and write platform batch files into DIR, sending nothing.
+
+    Sequence numbers here are local: allocated above the files already in DIR.
+    Exit 3 if a file is rejected as a whole (the others are still converted).
+    """
+    console = _console()
+    worst = 0
+    for source in files:
+        worst = max(worst, _convert_one(console, source, settings=settings, project=project,
+                                        out_dir=out_dir, sheet=sheet))
+    return worst
+
+
+class _Feedback:
+    """Progress for the core: a rich progress bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.tty = self.err.is_terminal
+        self._progress = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "_Feedback":
+        if self.tty:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+            self._progress = Progress(
+                "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                console=self.err, transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def notify(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(escape(message))
+        else:
+            click.echo(f"{datetime.now().strftime('%H:%M:%S')} {message}", err=True)
+
+    def upload(self, name: str, sent: int, total: int) -> None:
+        if self._progress is None:
+            return
+        task = self._tasks.get(name)
+        if task is None:
+            task = self._tasks[name] = self._progress.add_task(name, total=total)
+        self._progress.update(task, completed=sent)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--project", "-p", help="Project (subaccount) to send as; overrides the inbox folder and [defaults] project.")
+@click.option("--dry-run", is_flag=True, help="Convert and report (rows, rejects, segments, cost) without uploading.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until each file reaches success/ or error/ (bounded by poll.timeout).")
+@click.option("--force", is_flag=True, help="Send again content that was already sent for this project.")
+@click.option("--sheet", help="Spreadsheet sheet name (or 1-based index); default: the first sheet.")
+@config_option
+def push(files: tuple[Path, ...], project: str | None, dry_run: bool, wait: bool, force: bool,
+         sheet: str | None, settings: Settings) -> int:
+    """Validate, convert and upload drops; by default wait for the platform's verdict.
+
+    \b
+    The same content pushed again for the same project is refused (exit 3) naming the
+    earlier batch, unless --force. A push interrupted by a crash is resumed by running
+    it again: nothing already sent is sent twice.
+    """
+    from .inbox import project_for
+
+    console = _console()
+    if dry_run:
+        worst = 0
+        for source in files:
+            worst = max(worst, _convert_one(console, source, settings=settings, project=project,
+                                            out_dir=None, sheet=sheet))
+        return worst
+
+    from .pipeline import Delivery, exit_code_for_batches
+    from .present import print_batches, print_conversion
+    from .store import Store
+    from .transport import SftpTransport
+
+    projects = {source: project_for(source, settings, project) for source in files}
+    worst = 0
+    batch_ids: list[int] = []
+    with Store.open(settings.paths.state_dir) as store, \
+            SftpTransport(settings.sftp, settings.sftp_password()) as transport, \
+            _Feedback(console) as feedback:
+        delivery = Delivery(settings, store, transport, notify=feedback.notify, progress=feedback.upload)
+        for source in files:
+            try:
+                result = delivery.push(source, project=projects[source], force=force, sheet=sheet)
+            except InputError as exc:
+                click.echo(f"error: {exc}", err=True)
+                worst = max(worst, exc.exit_code)
+                continue
+            if result.summary is not None:
+                print_conversion(console, result.summary)
+            batch_ids.extend(b.id for b in result.batches)
+        batches = [b for b in (store.get_batch(i) for i in batch_ids) if b is not None]
+        if wait and batches:
+            feedback.notify(f"waiting for the platform (up to {settings.poll.timeout:.0f} s)")
+            batches = delivery.wait(batch_ids)
+        if batches:
+            print_batches(console, batches)
+        worst = max(worst, exit_code_for_batches(batches))
+    return worst
+
+
+@cli.command()
+@click.argument("batch", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Show every batch, not only the latest 50.")
+@config_option
+def status(batch: str | None, show_all: bool, settings: Settings) -> int:
+    """Batches and their states, or one BATCH (id or remote name) in detail."""
+    from .present import print_batch_detail, print_batches
+    from .store import Store
+
+    console = _console()
+    with Store.open(settings.paths.state_dir) as store:
+        if batch is None:
+            batches = store.batches()
+            if not batches:
+                console.print("no batches yet")
+                return 0
+            print_batches(console, batches if show_all else batches[-50:])
+            return 0
+        record = store.find_batch(batch)
+        if record is None:
+            raise click.UsageError(f"no batch {batch!r} (give a batch id or a remote file name)")
+        print_batch_detail(console, record, store)
+    return 0
+
+
+@cli.command()
+@config_option
+def check(settings: Settings) -> int:
+    """Test SFTP login, host key, remote directories, write permission and API credentials.
+
+    Exit 0 when everything is in place; otherwise the exit code of the first kind of
+    failure (2 configuration, host key or credentials; 4 unreachable or refused).
+    """
+    from .check import CheckResult, run_checks
+
+    console = _console()
+
+    def show(r: CheckResult) -> None:
+        mark = "[yellow]skip[/yellow]" if r.skipped else ("[green]ok[/green]  " if r.ok else "[red]FAIL[/red]")
+        console.print(f"{mark}  {r.name}: {escape(r.detail)}")
+
+    results = run_checks(settings, on_result=show)
+    codes = [r.exit_code for r in results if not r.ok and r.exit_code]
+    return codes[0] if codes else 0
 
 
 _SIM_HELP = """Run the embedded platform simulator (SFTP server, file processor, status API)

@@ -112,7 +112,7 @@ class PhoneError(ValueError):
         self.code = code
         self.reason = reason
 
-    def __reduce__(self):  # keep code and reason across pickling (multiprocessing)
+    def __reduce__(self) -> tuple[type[PhoneError], tuple[str, str]]:  # keep both fields when pickled
         return (type(self), (self.code, self.reason))
 
 
@@ -130,7 +130,6 @@ class PhoneNormalizer:
         if metadata is None:
             raise ValueError(f"unknown phone region {region!r}")
         self.region = region
-        self._metadata = metadata
         self._cc = str(metadata.country_code)
         self._hint = _example_hint(region)
         self._fast = fast and self._compile_fast_path(metadata)
@@ -142,10 +141,14 @@ class PhoneNormalizer:
         if self._fast and s.isascii():
             result = self._fast_digits(s) if s.isdigit() else self._fast_formatted(s)
             if result is not None:
-                if result.__class__ is str:
-                    return result  # type: ignore[return-value]
-                raise self._error(result, raw)  # type: ignore[arg-type]
+                return self._settle(result, raw)
         return self._slow(s, raw)
+
+    def _settle(self, result: str | int, raw: str) -> str:
+        """A fast-path verdict: the normalised number, or the type that refuses it."""
+        if result.__class__ is str:
+            return result  # type: ignore[return-value]
+        raise self._error(result, raw)  # type: ignore[arg-type]
 
     def _fast_formatted(self, s: str) -> str | int | None:
         """ASCII other than plain digits: '+' and digits, or digits with separators."""
@@ -180,9 +183,7 @@ class PhoneNormalizer:
             if self._fast:  # the same verdict as the slow path, only faster
                 result = self._fast_digits(s) if s.isdigit() else self._fast_formatted(s)
                 if result is not None:
-                    if result.__class__ is str:
-                        return result  # type: ignore[return-value]
-                    raise self._error(result, raw)  # type: ignore[arg-type]
+                    return self._settle(result, raw)
         try:
             number = phonenumbers.parse(s, self.region)
         except NumberParseException:

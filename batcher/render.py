@@ -40,7 +40,6 @@ HEADER_LINE = "number;text;correlationId;"
 EOF_LINE = "EOF"
 
 _BATCH_NAME = re.compile(r"([A-Za-z0-9_-]{1,64})\.([0-9]{8})\.([0-9]{2,})\.txt")
-_FIELD_BREAKERS = re.compile(r"[;\r\n]")
 _LINES_PER_CHUNK = 1024
 
 
@@ -107,8 +106,13 @@ def render_line(msg: Message) -> str:
         not number.isdigit()
         or not number.isascii()
         or not text
-        or _FIELD_BREAKERS.search(text) is not None
-        or _FIELD_BREAKERS.search(cid) is not None
+        # `in` is several times cheaper than a regex search: this runs on every row
+        or ";" in text
+        or "\n" in text
+        or "\r" in text
+        or ";" in cid
+        or "\n" in cid
+        or "\r" in cid
     ):
         raise ValueError(
             f"line {msg.line}: refusing to write a field holding ';' or a line break, "

@@ -18,7 +18,6 @@ from python_calamine import CalamineSheet, CalamineWorkbook, SheetVisibleEnum
 
 from ..errors import InputError
 from ..models import RawRow
-from . import rowfactory
 from .columns import find_columns
 from .table import Table
 
@@ -80,12 +79,6 @@ def _rows(data: CalamineSheet) -> Iterator[RawRow]:
 
     `iter_rows` yields the sheet from row 1 (rows above the used range come as empty
     lists), so counting from 1 gives the row number shown to the user."""
-    fast, new_row, set_line, set_cells = (
-        rowfactory.FAST,
-        rowfactory.new_row,
-        rowfactory.set_line,
-        rowfactory.set_cells,
-    )
     line = 0
     for values in data.iter_rows():
         line += 1
@@ -93,13 +86,7 @@ def _rows(data: CalamineSheet) -> Iterator[RawRow]:
         joined = "".join(cells)
         if not joined or joined.isspace():
             continue
-        if fast:
-            row = new_row(RawRow)
-            set_line(row, line)
-            set_cells(row, cells)
-            yield row
-        else:
-            yield RawRow(line, cells)
+        yield RawRow(line, cells)
 
 
 def _choose_sheet(workbook: CalamineWorkbook, sheet: str | None, path: Path) -> str:

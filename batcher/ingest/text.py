@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import InputError
 from ..models import RawRow
-from . import rowfactory
 from .columns import find_columns
 from .table import Table
 
@@ -203,12 +202,6 @@ def _records(
     """The hot loop. A record spanning several lines is held back one step: if it is
     the last record of the file and its quote was never closed, the file is refused
     instead of passing the rest of the file on as one text."""
-    fast, new_row, set_line, set_cells = (
-        rowfactory.FAST,
-        rowfactory.new_row,
-        rowfactory.set_line,
-        rowfactory.set_cells,
-    )
     try:
         for cells in reader:
             start = line + 1
@@ -220,13 +213,7 @@ def _records(
                 yield held
                 held = None
             if line == start:  # one physical line: no "\r" can be inside a cell
-                if fast:
-                    row = new_row(RawRow)
-                    set_line(row, start)
-                    set_cells(row, tuple(cells))
-                    yield row
-                else:
-                    yield RawRow(start, tuple(cells))
+                yield RawRow(start, tuple(cells))
             else:
                 held_multiline = True
                 held = RawRow(start, tuple(_strip_cr(cells)))

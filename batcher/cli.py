@@ -260,7 +260,7 @@ def push(files: tuple[Path, ...], project: str | None, dry_run: bool, wait: bool
                                             out_dir=None, sheet=sheet))
         return worst
 
-    from .pipeline import Delivery, exit_code_for_batches
+    from .pipeline import Delivery, PushResult, exit_code_for_batches
     from .present import print_batches, print_conversion
     from .store import Store
     from .transport import SftpTransport
@@ -268,6 +268,7 @@ def push(files: tuple[Path, ...], project: str | None, dry_run: bool, wait: bool
     projects = {source: project_for(source, settings, project) for source in files}
     worst = 0
     batch_ids: list[int] = []
+    results: list[PushResult] = []
     with Store.open(settings.paths.state_dir) as store, \
             SftpTransport(settings.sftp, settings.sftp_password()) as transport, \
             _Feedback(console) as feedback:
@@ -281,6 +282,7 @@ def push(files: tuple[Path, ...], project: str | None, dry_run: bool, wait: bool
                 continue
             if result.summary is not None:
                 print_conversion(console, result.summary)
+            results.append(result)
             batch_ids.extend(b.id for b in result.batches)
         batches = [b for b in (store.get_batch(i) for i in batch_ids) if b is not None]
         if wait and batches:
@@ -288,6 +290,7 @@ def push(files: tuple[Path, ...], project: str | None, dry_run: bool, wait: bool
             batches = delivery.wait(batch_ids)
         if batches:
             print_batches(console, batches)
+        delivery.mark_reported(results)
         worst = max(worst, exit_code_for_batches(batches))
     return worst
 

@@ -92,15 +92,18 @@ def run_demo(workdir: Path, *, console: Console | None = None, echo: Callable[[s
         ) as transport:
             delivery = Delivery(settings, store, transport, notify=lambda m: say(escape(f"   {m}")))
             ids: list[int] = []
+            results = []
             for drop in (clientes, avisos):
                 say(f"\n[bold]3. batcher push {drop.name}[/bold]")
                 result = delivery.push(drop, project="DEMO")
                 assert result.summary is not None
                 print_conversion(console, result.summary)
+                results.append(result)
                 ids.extend(b.id for b in result.batches)
             say("\n[bold]4. Waiting for the platform[/bold] to move the files to success/ or error/")
             batches = delivery.wait(ids)
             print_batches(console, batches)
+            delivery.mark_reported(results)
 
             say(f"\n[bold]5. Pushing {clientes.name} again[/bold] (same content, same project)")
             try:

@@ -37,7 +37,7 @@ from .models import BatchState, Message
 from .render import batch_file_name
 from .sequence import next_sequence, yyyymmdd
 from .settings import Settings
-from .store import BatchRecord, DropRecord, Store
+from .store import DROP_CONVERTED, DROP_REPORTED, BatchRecord, DropRecord, Store
 from .transport import RemoteFile, SftpTransport
 
 __all__ = ["Delivery", "PushResult", "exit_code_for_batches"]
@@ -123,19 +123,25 @@ class Delivery:
         return result
 
     def _resume_or_refuse(self, source: Path, project: str, drop: DropRecord) -> PushResult:
+        """The same content again: a duplicate once an earlier push reported its outcome;
+        otherwise that push died (crash, lost network) and this one finishes it."""
         batches = self.store.batches(drop_id=drop.id)
-        unfinished = [b for b in batches if b.state not in (BatchState.ACCEPTED, BatchState.FILE_REJECTED)]
         names = ", ".join(f"{b.remote_name} (batch {b.id}, {b.state.value})" for b in batches) or "no batch"
-        if not unfinished:
+        if drop.status == DROP_REPORTED:
             raise DuplicateDropError(
                 source,
                 f"the same content was already sent for project {project} on {drop.created_at[:10]} "
                 f"as {names}; use --force to send it again",
             )
-        note = f"{source}: resuming the earlier push of this content: {names}"
+        note = f"{source}: finishing the earlier, interrupted push of this content: {names}"
         self.notify(note)
         self.store.add_event("drop_resumed", drop_id=drop.id, detail={"source": str(source)})
         return PushResult(source, project, drop, batches, resumed=True, notes=[note])
+
+    def mark_reported(self, results: Iterable[PushResult]) -> None:
+        """The user has been told how these pushes ended: the same content is now a duplicate."""
+        for result in results:
+            self.store.set_drop_status(result.drop.id, DROP_REPORTED)
 
     def _record_drop(
         self,
@@ -210,7 +216,7 @@ class Delivery:
                     rows_read=summary.rows_read,
                     rows_accepted=summary.accepted,
                     rows_rejected=summary.rejected_total,
-                    status="converted",
+                    status=DROP_CONVERTED,
                 )
                 store.add_event(
                     "drop_converted",

@@ -10,7 +10,9 @@
 
 from ._store import DB_NAME, LOCK_NAME, Store
 from .records import (
+    DROP_CONVERTED,
     DROP_NEW,
+    DROP_REPORTED,
     INACTIVE_DROP_STATUSES,
     BatchRecord,
     Clock,
@@ -21,7 +23,9 @@ from .records import (
 
 __all__ = [
     "DB_NAME",
+    "DROP_CONVERTED",
     "DROP_NEW",
+    "DROP_REPORTED",
     "INACTIVE_DROP_STATUSES",
     "LOCK_NAME",
     "BatchRecord",

@@ -380,6 +380,13 @@ class Store:
                         "rows_rejected": rows_rejected, "status": status},
             )
 
+    def set_drop_status(self, drop_id: int, status: str) -> None:
+        with self.transaction():
+            cur = self._conn.execute("UPDATE drops SET status = ? WHERE id = ?", (status, drop_id))
+            if cur.rowcount != 1:
+                raise StateError(f"no drop {drop_id}")
+            self.add_event("drop.status", drop_id=drop_id, detail={"status": status})
+
     # ----------------------------------------------------------------- batches
 
     def highest_seq(self, project: str, day: str) -> int:

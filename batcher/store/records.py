@@ -23,6 +23,11 @@ Clock = Callable[[], datetime]
 
 #: The status of a drop just recorded by `Store.add_drop`.
 DROP_NEW = "new"
+#: A push converted and recorded the drop (its batches may still be on their way).
+DROP_CONVERTED = "converted"
+#: A push ran to its end and told the user the outcome: the same content again is a
+#: duplicate. Until then, pushing it again resumes and finishes the earlier push.
+DROP_REPORTED = "reported"
 #: Drop statuses that do not block the same content from being pushed again without
 #: --force: nothing of such a drop reached the platform, or it was explicitly replaced.
 INACTIVE_DROP_STATUSES = frozenset({"rejected", "superseded"})

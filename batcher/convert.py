@@ -95,14 +95,10 @@ class ConversionSummary:
 
 def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: how a drop is recognised when it comes again."""
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(HASH_CHUNK):
-                digest.update(chunk)
+        return _sha256(path)
     except OSError as exc:
         raise InputError(path, f"cannot read the file ({exc.strerror or exc})") from None
-    return digest.hexdigest()
 
 
 def rejected_file_name(source: Path) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import random
 
+import phonenumbers
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -194,3 +196,71 @@ def _normalizers(region: str) -> tuple[PhoneNormalizer, PhoneNormalizer]:
     if region not in _CACHE:
         _CACHE[region] = (PhoneNormalizer(region), PhoneNormalizer(region, fast=False))
     return _CACHE[region]
+
+
+# -- the one-regex shortcut for plain mobiles (PhoneNormalizer._mobile_form) ----------
+
+
+_OTHER_TYPES = (
+    phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.TOLL_FREE,
+    phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST,
+    phonenumbers.PhoneNumberType.VOIP, phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    phonenumbers.PhoneNumberType.PAGER, phonenumbers.PhoneNumberType.UAN,
+    phonenumbers.PhoneNumberType.VOICEMAIL,
+)
+
+
+def _near_shortcut(rnd: random.Random, region: str, n: int) -> list[str]:
+    """Numbers on both sides of the shortcut's boundary: the region's example mobile
+    with digits changed (most stay mobiles, some become landlines, special or invalid
+    numbers), longer or shorter, with and without the country code and '+', behind
+    national and international prefixes, and a few with separators."""
+    types = phonenumbers.PhoneNumberType
+    examples = [phonenumbers.example_number_for_type(region, kind) for kind in (types.MOBILE,) + _OTHER_TYPES]
+    bases = [phonenumbers.national_significant_number(e) for e in examples if e is not None]
+    cc = str(phonenumbers.country_code_for_region(region))
+    idd = phonenumbers.PhoneMetadata.metadata_for_region(region).preferred_international_prefix or "00"
+    prefixes = ["", "", "", cc, cc, cc, "+" + cc, "+" + cc, "+", "0", "00", "90", "0" + cc,
+                "00" + cc, idd, idd + cc, cc + cc, cc + "0", "+" + cc + "0", cc[:-1]]
+    out = []
+    for _ in range(n):
+        digits = list(bases[0] if rnd.randrange(3) else rnd.choice(bases))  # mostly the mobile
+        for _ in range(rnd.choice((1, 2, 3, 5, 8))):  # mostly the subscriber digits
+            digits[min(len(digits) - 1, int(rnd.triangular(0, len(digits), len(digits))))] = rnd.choice("0123456789")
+        body = "".join(digits)
+        cut = rnd.randrange(12)
+        if cut == 0:
+            body = body[:-1]
+        elif cut == 1:
+            body += rnd.choice("0123456789")
+        raw = rnd.choice(prefixes) + body
+        if rnd.randrange(8) == 0:
+            raw = " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+        out.append(raw)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("region", "count", "min_share"),
+    # AR: its national prefix pattern can match the empty string, so the shortcut
+    # steps aside for every number (the steps decide)
+    [("BR", 50_000, 0.1), ("MX", 5_000, 0.1), ("DE", 5_000, 0.1), ("IN", 5_000, 0.1),
+     ("CO", 5_000, 0.1), ("PT", 5_000, 0.1), ("AR", 2_000, 0.0)],
+)
+def test_mobile_form_shortcut_agrees_with_phonenumbers_near_its_boundary(
+    region: str, count: int, min_share: float
+) -> None:
+    fast, slow = _normalizers(region)
+    cc = fast._cc
+    rnd = random.Random(f"shortcut-{region}")
+    taken = 0
+    for raw in _near_shortcut(rnd, region, count):
+        form = fast._mobile_form(raw)
+        expected = outcome(slow, raw)
+        if form is not None:
+            taken += 1
+            # the shortcut only ever accepts, and exactly what phonenumbers accepts
+            assert expected == ("ok", raw.lstrip("+") if raw[:1] == "+" or form.lastgroup == "i" else cc + raw), raw
+        assert outcome(fast, raw) == expected, raw
+    # both sides of the boundary are exercised
+    assert min_share * count <= taken < 0.8 * count

@@ -138,6 +138,10 @@ class PhoneNormalizer:
         self._cc = str(metadata.country_code)
         self._hint = _example_hint(region)
         self._fast = fast and self._compile_fast_path(metadata)
+        #: `plain_mobile(raw)` is not None only when `normalize(raw)` returns `raw` itself:
+        #: a mobile written as digits with the country code (a regex `fullmatch`). For a
+        #: caller's hot loop: it spares the call to `normalize` (0.15 us a number).
+        self.plain_mobile = self._plain_mobile if self._fast else _never
 
     # -- public -----------------------------------------------------------------
 
@@ -281,7 +285,7 @@ class PhoneNormalizer:
                 matcher(fixed) if admits(fixed, length) else None,
                 matcher(mobile) if admits(mobile, length) else None,
             )
-        self._mobile_form = _compile_mobile_form(
+        self._mobile_form, self._plain_mobile = _compile_mobile_form(
             cc,
             general=general.national_number_pattern,
             idd=idd,
@@ -359,6 +363,10 @@ class PhoneNormalizer:
         return _UNKNOWN
 
 
+def _never(raw: str) -> None:
+    return None
+
+
 def _compile_mobile_form(
     cc: str,
     *,
@@ -380,7 +388,7 @@ def _compile_mobile_form(
     A national prefix pattern that matches at all is refused (stricter than
     `_prefix_may_apply`, which ignores an empty match): such numbers take the steps.
     Matching nothing is always safe; `tests/test_phones.py` checks it never accepts
-    what phonenumbers refuses.
+    what phonenumbers refuses. Also returns the regex of group "i" alone.
     """
 
     def full(pattern: str) -> str:
@@ -394,7 +402,7 @@ def _compile_mobile_form(
         for length, (specials, accept) in sorted(accepting.items(), reverse=True)
     }
     if not verdicts:
-        return lambda raw: None
+        return _never, _never
     national = "|".join(verdicts.values())
     # with the country code: each length on its own, because whether the whole string
     # may also be a national number (then it is one) depends on the length
@@ -410,8 +418,8 @@ def _compile_mobile_form(
         f"|(?P<p>\\+{cc}{no_prefix}(?:{national}))"
         f"|(?P<n>{no_idd}(?!{cc}){no_prefix}(?:{national}))"
     )
-    # ASCII: \\d is [0-9], so a match is ASCII digits (and the '+') only
-    return re.compile(pattern, re.ASCII).fullmatch
+    # ASCII: \d is [0-9], so a match is ASCII digits (and the '+') only
+    return re.compile(pattern, re.ASCII).fullmatch, re.compile(f"{no_idd}(?:{international})", re.ASCII).fullmatch
 
 
 def _example_hint(region: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import operator
 import re
 import sys
 import unicodedata
@@ -222,10 +223,19 @@ class Validator:
         self.replacements: collections.Counter[str] = collections.Counter()
         self._phones = PhoneNormalizer(policy.region)
         self._normalize = self._phones.normalize
+        self._plain_mobile = self._phones.plain_mobile
         self._number_i = columns.number
         self._text_i = columns.text
         self._cid_i = columns.correlation_id
         self._needed = max(i for i in (columns.number, columns.text, columns.correlation_id) if i is not None) + 1
+        # (number, text, correlationId) of a row of at least _needed cells, in one C call
+        if columns.correlation_id is not None:
+            self._pick: Callable[[tuple[str, ...]], tuple[str, str, str]] = operator.itemgetter(
+                columns.number, columns.text, columns.correlation_id
+            )
+        else:
+            pick_two = operator.itemgetter(columns.number, columns.text)
+            self._pick = lambda cells: (*pick_two(cells), _EMPTY_CELL)
         self._replace_newline = policy.on_newline == "replace"
         self._replace_semicolon = policy.on_semicolon == "replace"
         self._transliterate = policy.transliterate
@@ -244,21 +254,21 @@ class Validator:
     # -- the one public method ---------------------------------------------------------
 
     def check(self, row: RawRow) -> Message | Rejection:
-        cells = row.cells
-        line = row.line
+        line, cells = row
         if len(cells) >= self._needed:
-            raw_number = cells[self._number_i]
-            raw_text = cells[self._text_i]
-            raw_cid = _EMPTY_CELL if self._cid_i is None else cells[self._cid_i]
+            raw_number, raw_text, raw_cid = self._pick(cells)
         else:  # a short row: the missing cells are empty
             raw_number, raw_text, raw_cid = self._short_row(cells)
 
-        try:
-            number = self._normalize(raw_number)
-        except PhoneError as exc:
-            if exc.code == RejectCode.NUMBER_MISSING and not any(c.strip() for c in cells):
-                return self._reject(row, RejectCode.ROW_EMPTY)
-            return Rejection(line, exc.code, exc.reason, cells)
+        if self._plain_mobile(raw_number) is not None:  # normalize() would return it as is
+            number = raw_number
+        else:
+            try:
+                number = self._normalize(raw_number)
+            except PhoneError as exc:
+                if exc.code == RejectCode.NUMBER_MISSING and not any(c.strip() for c in cells):
+                    return self._reject(row, RejectCode.ROW_EMPTY)
+                return Rejection(line, exc.code, exc.reason, cells)
 
         # -- text
         text = raw_text.strip()

@@ -261,6 +261,8 @@ def test_mobile_form_shortcut_agrees_with_phonenumbers_near_its_boundary(
             taken += 1
             # the shortcut only ever accepts, and exactly what phonenumbers accepts
             assert expected == ("ok", raw.lstrip("+") if raw[:1] == "+" or form.lastgroup == "i" else cc + raw), raw
+        if fast.plain_mobile(raw) is not None:
+            assert form is not None and form.lastgroup == "i" and expected == ("ok", raw), raw
         assert outcome(fast, raw) == expected, raw
     # both sides of the boundary are exercised
     assert min_share * count <= taken < 0.8 * count

@@ -79,14 +79,16 @@ def _rows(data: CalamineSheet) -> Iterator[RawRow]:
 
     `iter_rows` yields the sheet from row 1 (rows above the used range come as empty
     lists), so counting from 1 gives the row number shown to the user."""
-    line = 0
-    for values in data.iter_rows():
-        line += 1
-        cells = tuple([v if type(v) is str else cell_text(v) for v in values])
-        joined = "".join(cells)
-        if not joined or joined.isspace():
-            continue
-        yield RawRow(line, cells)
+    new = tuple.__new__  # RawRow(...) without its generated Python __new__
+    for line, values in enumerate(data.iter_rows(), 1):
+        cells = tuple([v if v.__class__ is str else cell_text(v) for v in values])
+        # as in ingest/text.py: the first cell settles nearly every row without a join
+        first = cells[0] if cells else ""
+        if not first or first.isspace():
+            joined = "".join(cells)
+            if not joined or joined.isspace():
+                continue
+        yield new(RawRow, (line, cells))
 
 
 def _choose_sheet(workbook: CalamineWorkbook, sheet: str | None, path: Path) -> str:

@@ -191,15 +191,17 @@ def _pump(
         result = check(row)
         if type(result) is Message:
             accepted += 1
-            by_enc[result.encoding] += 1
-            seg_by_enc[result.encoding] += result.segments
+            encoding = result.encoding
+            by_enc[encoding] += 1
+            seg_by_enc[encoding] += result.segments
             if files is not None:
                 if room == 0:
+                    # the file being closed is full; its count is kept here, not per row
+                    files.rows = files.max_rows
                     write_line = files.next_file()
                     room = files.max_rows
                 write_line(render_line(result) + nl)  # type: ignore[misc]
                 room -= 1
-                files.rows += 1
                 if on_message is not None:
                     on_message(files.index, result)
             elif on_message is not None:
@@ -211,6 +213,8 @@ def _pump(
             rejects.write(result)
         if progress is not None and read % PROGRESS_EVERY == 0:
             progress(read)
+    if files is not None and write_line is not None:
+        files.rows = files.max_rows - room  # the last file, not full
     summary.rows_read = read
     summary.accepted = accepted
     if progress is not None:

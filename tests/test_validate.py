@@ -298,3 +298,21 @@ def test_accepted_messages_always_render_to_one_clean_line(
         assert (result.encoding, result.segments) == segments(result.text)
         assert result.correlation_id not in ids
         ids.add(result.correlation_id)
+
+
+def test_seen_table_never_matches_across_two_keys() -> None:
+    """Keys are packed side by side in a bucket: a key whose bytes straddle two stored
+    keys must not be taken for a duplicate (a wrongly refused row)."""
+    from batcher.validate import _FirstSeen
+
+    def key(raw: bytes) -> int:
+        return int.from_bytes(raw, "little", signed=True)
+
+    table = _FirstSeen()
+    table.put(key(b"AA\x00\x00AAxy"), 10)  # record: 8 key bytes + 4 line bytes
+    straddling = key(b"AAxy\x0a\x00\x00\x00")  # key tail + line bytes of that record
+    assert table.first_line(straddling) is None
+    assert table.add(straddling, 12) is None
+    assert table.first_line(straddling) == 12
+    assert table.add(key(b"AA\x00\x00AAxy"), 99) == 10  # a real repeat names the first line
+    assert len(table) == 2

@@ -214,8 +214,13 @@ class _Feedback:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End the progress display (before the final tables are printed)."""
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None
 
     def notify(self, message: str) -> None:
         if self._progress is not None:
@@ -284,6 +289,7 @@ def push(files: tuple[Path, ...], project: str | None, dry_run: bool, wait: bool
                 print_conversion(console, result.summary)
             results.append(result)
             batch_ids.extend(b.id for b in result.batches)
+        feedback.stop()
         batches = [b for b in (store.get_batch(i) for i in batch_ids) if b is not None]
         if wait and batches:
             feedback.notify(f"waiting for the platform (up to {settings.poll.timeout:.0f} s)")

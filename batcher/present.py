@@ -64,12 +64,16 @@ def print_conversion(console: Console, s: ConversionSummary, *, dry_run: bool = 
 
 
 def print_batches(console: Console, batches: list[BatchRecord]) -> None:
-    table = Table(box=None, padding=(0, 2))
-    for col in ("batch", "remote file", "state", "rows", "bytes", "updated", "detail"):
-        table.add_column(col, justify="right" if col in ("batch", "rows", "bytes") else "left",
-                         no_wrap=col != "detail")
+    # fits 80 columns without cutting a name or a state; sizes and hashes are in `status BATCH`
+    table = Table(box=None, padding=(0, 1))
+    table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("remote file", no_wrap=True, min_width=max((len(b.remote_name) for b in batches), default=11))
+    table.add_column("state", no_wrap=True, min_width=max((len(b.state.value) for b in batches), default=5))
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("updated (UTC)", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for b in batches:
-        table.add_row(str(b.id), b.remote_name, _state(b.state), str(b.rows), str(b.size),
+        table.add_row(str(b.id), b.remote_name, _state(b.state), str(b.rows),
                       (b.updated_at or "")[:19].replace("T", " "), escape(b.detail or ""))
     console.print(table)
 

@@ -184,7 +184,7 @@ class Delivery:
                         chunk.clear()
 
                 # generated correlationIds must differ between a drop and its forced resend
-                key = digest[:12] if drop_generation(drop) == 0 else f"{digest[:10]}g{drop_generation(drop)}"
+                key = digest[:12] if drop.generation == 0 else f"{digest[:10]}g{drop.generation}"
                 summary = convert_drop(
                     source,
                     project=project,
@@ -241,10 +241,7 @@ class Delivery:
         return self.now().astimezone(ZoneInfo(self.settings.defaults.timezone)).date()
 
     def _remote_names(self) -> list[str]:
-        names: list[str] = []
-        for d in (self.sftp.upload_dir, self.sftp.success_dir, self.sftp.error_dir):
-            names.extend(self.transport.listdir(d))
-        return names
+        return [name for files in self._listings().values() for name in files]
 
     # -- upload -------------------------------------------------------------------------
 
@@ -424,10 +421,6 @@ class Delivery:
                 on_poll()
             self.sleep(interval)
             interval = min(interval * 1.5, max(self.settings.poll.max_interval, self.settings.poll.interval))
-
-
-def drop_generation(drop: DropRecord) -> int:
-    return int(getattr(drop, "generation", 0) or 0)
 
 
 def _age(iso: str | None, now: datetime) -> float:

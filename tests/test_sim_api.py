@@ -12,6 +12,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from batcher.clock import ManualClock
 from batcher.sim import Simulator
 from tests.fixtures.sim import api_headers, batch_name, platform_file, sim_sftp, wait_for
 
@@ -25,17 +26,16 @@ DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}$")
 
 def upload(sim: Simulator, rows: list[tuple[str, str, str]], seq: int = 1) -> str:
     name = batch_name("API", seq)
-    with sim_sftp(sim) as sftp:
-        with sftp.open(f"/upload/{name}", "wb") as fh:
-            fh.write(platform_file(rows))
+    with sim_sftp(sim) as sftp, sftp.open(f"/upload/{name}", "wb") as fh:
+        fh.write(platform_file(rows))
     wait_for(lambda: (sim.root / "success" / name).exists(), message="file in success/")
     return name
 
 
 @pytest.fixture
 def fast(make_sim: Callable[..., Simulator]) -> Simulator:
-    """No rate limit to speak of, so tests can ask several questions quickly."""
-    return make_sim(rate_limit_per_second=1e6)
+    """No rate limit, so tests can ask several questions quickly."""
+    return make_sim(rate_limit_per_second=0)
 
 
 def test_search_returns_every_documented_field(fast: Simulator) -> None:
@@ -74,7 +74,7 @@ def test_search_returns_every_documented_field(fast: Simulator) -> None:
 
 
 def test_not_queryable_before_sent_delay(make_sim: Callable[..., Simulator]) -> None:
-    sim = make_sim(rate_limit_per_second=1000, sent_delay=1.0, delivered_delay=1.5)
+    sim = make_sim(rate_limit_per_second=0, sent_delay=1.0, delivered_delay=1.5)
     upload(sim, [("5511900000010", "hello", "early")])
     with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
         assert client.post(SEARCH, json={"correlationIds": ["early"]}).json() == {"smsStatuses": []}
@@ -107,7 +107,7 @@ def test_list_returns_each_level_once(fast: Simulator) -> None:
 
 
 def test_list_returns_sent_then_delivered(make_sim: Callable[..., Simulator]) -> None:
-    sim = make_sim(rate_limit_per_second=1000, sent_delay=0.1, delivered_delay=1.0)
+    sim = make_sim(rate_limit_per_second=0, sent_delay=0.1, delivered_delay=1.0)
     upload(sim, [("5511900000010", "a", "two-levels")])
     with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
         first = wait_for(lambda: client.get(LIST).json()["smsStatuses"], message="sent level")
@@ -145,7 +145,9 @@ def test_bad_requests(fast: Simulator) -> None:
         assert client.get(LIST).status_code == 200
 
 
-def test_rate_limit_429_with_retry_after(sim: Simulator) -> None:
+def test_rate_limit_429_with_retry_after(make_sim: Callable[..., Simulator]) -> None:
+    clock = ManualClock()  # requests arrive "at the same instant" until the test moves time
+    sim = make_sim(clock=clock)
     assert sim.config.rate_limit_per_second == 1.0
     with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
         assert client.get(LIST).status_code == 200
@@ -153,16 +155,18 @@ def test_rate_limit_429_with_retry_after(sim: Simulator) -> None:
         assert r.status_code == 429
         retry = int(r.headers["Retry-After"])
         assert retry >= 1
-        time.sleep(retry)
+        clock.advance(retry)
         assert client.post(SEARCH, json={"ids": ["x"]}).status_code == 200
         # the limit is per IP: 401s and 404s do not count, 429s do
         assert client.get(LIST).status_code == 429
-        time.sleep(0.3)
+        clock.advance(0.3)
         assert client.get(LIST).status_code == 429  # the refused retry pushed the window
-        time.sleep(1.0)
+        clock.advance(0.9)
+        assert client.get(LIST).status_code == 429  # 1.2 s after the 200, but 0.9 s after the last 429
+        clock.advance(1.5)
         assert client.get(LIST).status_code == 200
     statuses = [json.loads(line)["status"] for line in sim.request_log_path.read_text().splitlines()]
-    assert statuses == [200, 429, 200, 429, 429, 200]
+    assert statuses == [200, 429, 200, 429, 429, 429, 200]
 
 
 def test_unauthorised_requests_do_not_count(sim: Simulator) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from batcher.clock import ManualClock
 from batcher.errors import AuthenticationError, PlatformUnreachable
 from batcher.settings import ApiSettings
 from batcher.status_api import StatusApi
@@ -30,7 +31,7 @@ def upload(sim, name: str, body: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_search_returns_the_statuses_of_the_uploaded_rows(make_sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    sim = make_sim(rate_limit_per_second=1e6)
+    sim = make_sim(rate_limit_per_second=0)
     upload(sim, "P.20260101.01.txt", "5511987650010;oi;c-1;\n5511987650104;oi;c-2;\nEOF\n")
     api = client_for(sim)
     deadline = time.monotonic() + 10
@@ -43,22 +44,25 @@ def test_search_returns_the_statuses_of_the_uploaded_rows(make_sim, tmp_path: Pa
 
 
 def test_429_is_waited_out_with_retry_after(make_sim) -> None:  # type: ignore[no-untyped-def]
-    sim = make_sim(rate_limit_per_second=1.0)
+    clock = ManualClock()  # the simulator's time moves only when a client sleeps
+    sim = make_sim(rate_limit_per_second=1.0, clock=clock)
     sleeps: list[float] = []
     api = client_for(sim, sleeps=sleeps)
     api.search(["a"])
-    # the client's fake sleep does not wait, so each retry comes too soon: every 429 is honoured
+    # this client's sleep does not move the clock, so each retry comes too soon: every 429 is honoured
     with pytest.raises(PlatformUnreachable, match="429"):
         api.search(["b"])
     assert sleeps and all(s >= 1.0 for s in sleeps)  # Retry-After is at least 1 s
-    time.sleep(1.1)
-    real = client_for(sim)  # with a real sleep the same call goes through
-    real.search(["c"])
-    assert real.search(["d"]) == []  # the second one waited for Retry-After and succeeded
+    clock.advance(1.0)
+    waiting = StatusApi(ApiSettings(base_url=sim.api_url, username=sim.config.api_username, timeout=5),
+                        sim.config.api_token, sleep=clock.sleep)  # its sleep moves the clock
+    waiting.search(["c"])
+    assert waiting.search(["d"]) == []  # the second one waited for Retry-After and succeeded
+    assert clock.sleeps == [1.0]
 
 
 def test_5xx_are_retried_with_backoff_then_reported(make_sim) -> None:  # type: ignore[no-untyped-def]
-    sim = make_sim(rate_limit_per_second=1e6, api_5xx_rate=1.0, seed=3)
+    sim = make_sim(rate_limit_per_second=0, api_5xx_rate=1.0, seed=3)
     sleeps: list[float] = []
     with pytest.raises(PlatformUnreachable, match=r"HTTP 50\d.*after 4 attempts"):
         client_for(sim, sleeps=sleeps, retries=3).search(["x"])
@@ -66,7 +70,7 @@ def test_5xx_are_retried_with_backoff_then_reported(make_sim) -> None:  # type: 
 
 
 def test_wrong_token_is_an_authentication_error_without_the_token(make_sim) -> None:  # type: ignore[no-untyped-def]
-    sim = make_sim(rate_limit_per_second=1e6)
+    sim = make_sim(rate_limit_per_second=0)
     with pytest.raises(AuthenticationError) as err:
         client_for(sim, token="not-the-token-123").search(["x"])
     assert "401" in str(err.value) and "not-the-token-123" not in str(err.value)

@@ -29,10 +29,10 @@ unknown to the API; statuses disappear `retention` (3 days) after their sent sta
 
 from __future__ import annotations
 
-from .config import SimConfig
-from .faults import Faults
 from typing import TYPE_CHECKING, Any
 
+from .config import SimConfig
+from .faults import Faults
 from .outcomes import OUTCOMES_HELP, outcome_for
 
 if TYPE_CHECKING:

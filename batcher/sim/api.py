@@ -29,11 +29,11 @@ import hmac
 import json
 import logging
 import math
-import time
 from pathlib import Path
 from random import Random
 from typing import Any
 
+from ..clock import Clock
 from .config import SimConfig
 from .statuses import StatusStore
 
@@ -64,8 +64,9 @@ def _error(status: int, message: str, **headers: str) -> _Response:
 
 
 class ApiServer:
-    def __init__(self, config: SimConfig, store: StatusStore, rng: Random, log_path: Path) -> None:
+    def __init__(self, config: SimConfig, store: StatusStore, rng: Random, log_path: Path, clock: Clock) -> None:
         self.config = config
+        self.clock = clock
         self.store = store
         self.rng = rng
         self.log_path = log_path
@@ -155,8 +156,8 @@ class ApiServer:
         await writer.drain()
 
     def _log(self, client: str, method: str, target: str, resp: _Response) -> None:
-        record = {"time": time.time(), "client": client, "method": method, "path": target,
-                  "status": resp.status, **resp.summary}
+        record = {"time": self.clock.time(), "mono": self.clock.monotonic(), "client": client,
+                  "method": method, "path": target, "status": resp.status, **resp.summary}
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
@@ -173,7 +174,7 @@ class ApiServer:
         if not (user_ok and token_ok):
             return _error(401, "missing or wrong username / authenticationtoken headers")
         interval = 1.0 / cfg.rate_limit_per_second if cfg.rate_limit_per_second > 0 else 0.0
-        now = time.monotonic()
+        now = self.clock.monotonic()
         last = self._last_request.get(client)
         self._last_request[client] = now  # a 429 counts too
         if interval and last is not None and now - last < interval:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .faults import Faults
 
@@ -35,3 +36,6 @@ class SimConfig:
     retention: float = 3 * 86400
     rate_limit_per_second: float = 1.0
     faults: Faults = field(default_factory=Faults)
+    #: a `batcher.clock` clock with `advance()` (default: real time plus an offset);
+    #: a `ManualClock` freezes time, so the rate limit and delays move only when told
+    clock: Any = None

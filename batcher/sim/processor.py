@@ -27,10 +27,11 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
+from ..clock import Clock
 from .config import SimConfig
 from .filecheck import CheckResult, check_file, has_eof_marker
 from .server import SftpState
-from .statuses import Clock, StatusStore
+from .statuses import StatusStore
 
 __all__ = ["Processor"]
 
@@ -70,7 +71,7 @@ class Processor:
             await asyncio.sleep(self.config.scan_interval)
 
     async def scan_once(self) -> None:
-        now = self.clock.now()
+        now = self.clock.time()
         present: set[str] = set()
         try:
             entries = list(os.scandir(self.upload))
@@ -136,7 +137,7 @@ class Processor:
         os.rename(self.upload / name, dest)
         self._seen.pop(name, None)
         record: dict[str, Any] = {
-            "time": self.clock.now(),
+            "time": self.clock.time(),
             "file": name,
             "result": dest_dir.name,
             "moved_to": f"{dest_dir.name}/{dest.name}",

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncssh
 
+from ..clock import OffsetClock
 from ..errors import ConfigError
 from .api import ApiServer
 from .config import SimConfig
@@ -24,7 +25,7 @@ from .faults import seeded
 from .outcomes import OUTCOMES_HELP
 from .processor import Processor
 from .server import SIM_DIR, SftpState, host_key, known_hosts_line, start_sftp_server
-from .statuses import Clock, StatusStore
+from .statuses import StatusStore
 
 __all__ = ["Simulator", "run_foreground"]
 
@@ -45,7 +46,7 @@ class Simulator:
         self.known_hosts_path = self.sim_dir / "known_hosts"
         self.request_log_path = self.sim_dir / "requests.jsonl"
         self.processor_log_path = self.sim_dir / "processor.log"
-        self.clock = Clock()
+        self.clock = config.clock if config.clock is not None else OffsetClock()
         faults = config.faults
         self.store = StatusStore(self.clock, sent_delay=config.sent_delay, delivered_delay=config.delivered_delay,
                                  retention=config.retention, rng=seeded(faults.seed, "ids"))
@@ -124,7 +125,7 @@ class Simulator:
         cfg = self.config
         self._stopping = asyncio.Event()
         sftp_state = SftpState(cfg)
-        api = ApiServer(cfg, self.store, seeded(cfg.faults.seed, "api"), self.request_log_path)
+        api = ApiServer(cfg, self.store, seeded(cfg.faults.seed, "api"), self.request_log_path, self.clock)
         processor = Processor(cfg, self.clock, self.store, sftp_state, seeded(cfg.faults.seed, "files"),
                               self.processor_log_path)
         acceptor: asyncssh.SSHAcceptor | None = None
@@ -139,7 +140,7 @@ class Simulator:
             except OSError as exc:
                 raise _bind_error("status API", cfg.host, cfg.api_port, "--api-port", exc) from exc
             self.known_hosts_path.write_text(known_hosts_line(self.connect_host, self.sftp_port, key))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
             if acceptor is not None:
                 acceptor.close()
                 await acceptor.wait_closed()

@@ -72,7 +72,7 @@ class SftpState:
         for conn in list(self.connections):
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5)
-            except asyncio.TimeoutError:  # pragma: no cover
+            except TimeoutError:  # pragma: no cover
                 conn.abort()
 
     def is_open_for_write(self, st: os.stat_result) -> bool:

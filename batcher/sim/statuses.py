@@ -12,36 +12,23 @@ returns a message again when a higher level has appeared since (sent, then deliv
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from random import Random
 from typing import Any
 
+from ..clock import Clock
 from .filecheck import Row
 from .outcomes import Outcome, outcome_for
 
-__all__ = ["Clock", "Message", "StatusStore", "format_date"]
-
-
-class Clock:
-    """Wall-clock time plus an offset that tests can advance."""
-
-    def __init__(self) -> None:
-        self._offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self._offset
-
-    def advance(self, seconds: float) -> None:
-        self._offset += seconds
+__all__ = ["Message", "StatusStore", "format_date"]
 
 
 def format_date(epoch: float) -> str:
     """yyyy-MM-dd'T'HH:mm:ssZ as Java formats it, in UTC (e.g. 2024-01-31T12:00:00+0000)."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S%z")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 @dataclass
@@ -106,7 +93,7 @@ class StatusStore:
         self._lock = threading.Lock()
 
     def add_rows(self, rows: Iterable[Row]) -> list[Message]:
-        t0 = self.clock.now()
+        t0 = self.clock.time()
         created = []
         with self._lock:
             for row in rows:
@@ -131,13 +118,13 @@ class StatusStore:
     def search(self, ids: Iterable[str], correlation_ids: Iterable[str]) -> list[dict[str, Any]]:
         want_ids = {i.lower() for i in ids if i}
         want_corr = {c for c in correlation_ids if c}
-        now = self.clock.now()
+        now = self.clock.time()
         with self._lock:
             return [m.as_json(now) for m in self._live(now)
                     if m.id.lower() in want_ids or m.correlation_id in want_corr]
 
     def take_unlisted(self) -> list[dict[str, Any]]:
-        now = self.clock.now()
+        now = self.clock.time()
         out = []
         with self._lock:
             for m in self._live(now):
@@ -148,6 +135,6 @@ class StatusStore:
         return out
 
     def all(self) -> list[dict[str, Any]]:
-        now = self.clock.now()
+        now = self.clock.time()
         with self._lock:
             return [m.as_json(now) for m in self._live(now)]

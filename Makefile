@@ -5,7 +5,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test install bench clean
+.PHONY: demo test check lint install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff, mypy (with the pydantic plugin), then the whole test suite: what CI runs
+lint: $(STAMP)
+	$(VENV)/bin/ruff check batcher tests bench samples
+	$(VENV)/bin/mypy
+
+check: lint test
 
 bench: $(STAMP)
 	$(PY) bench/convert.py

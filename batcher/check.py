@@ -59,9 +59,11 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
             for name in ("remote directories", "write permission"):
                 record(CheckResult(name, False, "skipped: no SFTP session", 0, skipped=True))
         else:
-            record(CheckResult("host key and login", True, f"logged in to {target}; host key matches {sftp.known_hosts}"))
+            record(CheckResult("host key and login", True,
+                               f"logged in to {target}; host key matches {sftp.known_hosts}"))
             missing = []
-            for key, directory in (("upload_dir", sftp.upload_dir), ("success_dir", sftp.success_dir), ("error_dir", sftp.error_dir)):
+            dirs = (("upload_dir", sftp.upload_dir), ("success_dir", sftp.success_dir), ("error_dir", sftp.error_dir))
+            for key, directory in dirs:
                 try:
                     transport.listdir(directory)
                 except BatcherError as exc:
@@ -69,7 +71,8 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
             if missing:
                 record(CheckResult("remote directories", False, "; ".join(missing), 4))
             else:
-                record(CheckResult("remote directories", True, f"{sftp.upload_dir}/, {sftp.success_dir}/, {sftp.error_dir}/ readable"))
+                shown = f"{sftp.upload_dir}/, {sftp.success_dir}/, {sftp.error_dir}/ readable"
+                record(CheckResult("remote directories", True, shown))
             try:
                 transport.probe_write(sftp.upload_dir)
             except BatcherError as exc:

@@ -9,8 +9,8 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -173,7 +173,8 @@ def _convert_one(
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--project", "-p", help="Project (subaccount) to send as; overrides the inbox folder and [defaults] project.")
+@click.option("--project", "-p",
+              help="Project (subaccount) to send as; overrides the inbox folder and [defaults] project.")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the platform files and NAME.rejected.csv.")
 @click.option("--sheet", help="Spreadsheet sheet name (or 1-based index); default: the first sheet.")
@@ -199,10 +200,10 @@ class _Feedback:
         self.console = console
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self.tty = self.err.is_terminal
-        self._progress = None
+        self._progress: Any = None
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "_Feedback":
+    def __enter__(self) -> _Feedback:
         if self.tty:
             from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
@@ -239,7 +240,8 @@ class _Feedback:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--project", "-p", help="Project (subaccount) to send as; overrides the inbox folder and [defaults] project.")
+@click.option("--project", "-p",
+              help="Project (subaccount) to send as; overrides the inbox folder and [defaults] project.")
 @click.option("--dry-run", is_flag=True, help="Convert and report (rows, rejects, segments, cost) without uploading.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until each file reaches success/ or error/ (bounded by poll.timeout).")
@@ -372,7 +374,8 @@ in the foreground until Ctrl-C / SIGTERM. Prints how to connect.
 @click.option("--delivered-delay", type=float, default=3.0, show_default=True,
               help="Seconds until the delivered status.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every simulated fault.")
-@click.option("--file-error-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of good files sent to error/.")
+@click.option("--file-error-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Fraction of good files sent to error/.")
 @click.option("--drop-after-bytes", type=click.IntRange(min=0), default=None,
               help="Drop an SFTP connection after this many bytes of file data.")
 @click.option("--drop-connections", type=click.IntRange(min=0), default=1, show_default=True,
@@ -426,4 +429,4 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-__all__ = ["cli", "config_option", "main", "Settings"]
+__all__ = ["Settings", "cli", "config_option", "main"]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import InputError
 from .ingest import open_table
@@ -207,6 +207,7 @@ def _pump(
             elif on_message is not None:
                 on_message(0, result)
         else:
+            assert type(result) is Rejection
             rejected[result.code] += 1
             if len(summary.first_rejections) < keep_rejections:
                 summary.first_rejections.append(result)
@@ -292,7 +293,7 @@ class _RejectWriter:
         self.path = path
         self.columns = columns
         self.fh: IO[str] | None = None
-        self.writer: csv.writer | None = None  # type: ignore[valid-type]
+        self.writer: Any = None  # a csv writer once opened
         self.tmp: Path | None = None
         self.width = len(columns.header) if columns.header else 0
 
@@ -302,7 +303,7 @@ class _RejectWriter:
         if self.writer is None:
             self._open(len(rej.cells))
         cells = list(rej.cells) + [""] * (self.width - len(rej.cells))
-        self.writer.writerow(  # type: ignore[union-attr]
+        self.writer.writerow(
             [safe_csv_cell(c) for c in cells] + [rej.line, rej.code, safe_csv_cell(rej.reason)]
         )
 

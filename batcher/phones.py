@@ -18,7 +18,8 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType
@@ -167,8 +168,9 @@ class PhoneNormalizer:
     def _settle(self, result: str | int, raw: str) -> str:
         """A fast-path verdict: the normalised number, or the type that refuses it."""
         if result.__class__ is str:
-            return result  # type: ignore[return-value]
-        raise self._error(result, raw)  # type: ignore[arg-type]
+            return result
+        assert isinstance(result, int)
+        raise self._error(result, raw)
 
     def _fast_formatted(self, s: str) -> str | int | None:
         """ASCII other than plain digits: '+' and digits, or digits with separators."""
@@ -234,7 +236,7 @@ class PhoneNormalizer:
 
     def _compile_fast_path(self, metadata: PhoneMetadata) -> bool:
         cc = self._cc
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code, ())
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(metadata.country_code or 0, ())
         if tuple(regions) != (self.region,):
             # several regions share the code (NANPA, +44, ...): is_valid_number would
             # first pick the region by trying each; not replayed
@@ -271,10 +273,10 @@ class PhoneNormalizer:
             lengths = getattr(desc, "possible_length", None) or ()
             return not lengths or length in lengths
 
-        def matcher(desc: object):  # type: ignore[no-untyped-def]
-            return re.compile(desc.national_number_pattern).fullmatch  # type: ignore[attr-defined]
+        def matcher(desc: Any) -> Callable[[str], re.Match[str] | None]:
+            return re.compile(desc.national_number_pattern).fullmatch
 
-        self._plan: dict[int, tuple] = {}  # type: ignore[type-arg]
+        self._plan: dict[int, tuple[Any, ...]] = {}
         for length in range(_MIN_NSN, _MAX_NSN + 1):
             (_, gen), (_, fixed), (_, mobile) = descs
             if not admits(gen, length):
@@ -295,7 +297,7 @@ class PhoneNormalizer:
             accepting={
                 length: (
                     [d.national_number_pattern for d, _ in specials if admits(d, length)],
-                    (fixed if self._same_pattern else mobile).national_number_pattern,  # type: ignore[union-attr]
+                    (fixed if self._same_pattern else mobile).national_number_pattern,
                 )
                 for length in self._plan
                 if admits(fixed if self._same_pattern else mobile, length)
@@ -375,7 +377,7 @@ def _compile_mobile_form(
     npfp: str | None,
     too_long: frozenset[int],
     accepting: dict[int, tuple[list[str], str]],
-):  # type: ignore[no-untyped-def]
+) -> tuple[Any, Any]:
     """One regex (its `fullmatch`) that matches exactly the plain ASCII strings the fast
     path below would accept as mobiles, with no '+' (group "i": country code and
     national number), '+' (group "p") or only the national number (group "n").
@@ -425,7 +427,7 @@ def _compile_mobile_form(
 def _example_hint(region: str) -> str:
     try:
         example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
-    except Exception:  # pragma: no cover - metadata without examples
+    except Exception:  # noqa: BLE001  # pragma: no cover - metadata without examples
         example = None
     if example is None:
         return ""

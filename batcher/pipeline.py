@@ -27,7 +27,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from .convert import ConversionSummary, content_hash, convert_drop
@@ -92,7 +92,7 @@ class Delivery:
         self.transport = transport
         self.notify = notify or (lambda msg: log.info("%s", msg))
         self.progress = progress
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.sleep = sleep
         self.sftp = settings.sftp
         self.batch_dir = settings.state_path("batches")
@@ -259,7 +259,8 @@ class Delivery:
                 self._recover(batch, listings)
             elif any(batch.remote_name in files for files in listings.values()):
                 # never written by us (the state would say uploading): someone else took the name
-                self._rename_for_resend(batch, reason=f"{batch.remote_name} already exists on the server (not sent by batcher)")
+                reason = f"{batch.remote_name} already exists on the server (not sent by batcher)"
+                self._rename_for_resend(batch, reason=reason)
             else:
                 self._upload(batch)
         if wanted is None:
@@ -267,7 +268,8 @@ class Delivery:
         return [b for b in (self.store.get_batch(i) for i in sorted(wanted)) if b is not None]
 
     def _listings(self) -> dict[str, dict[str, RemoteFile]]:
-        return {d: self.transport.listdir(d) for d in (self.sftp.upload_dir, self.sftp.success_dir, self.sftp.error_dir)}
+        dirs = (self.sftp.upload_dir, self.sftp.success_dir, self.sftp.error_dir)
+        return {d: self.transport.listdir(d) for d in dirs}
 
     def _upload(self, batch: BatchRecord, *, note: str = "") -> None:
         local = Path(batch.local_path)
@@ -285,14 +287,17 @@ class Delivery:
 
         try:
             self.transport.upload(
-                local, self.sftp.upload_dir, batch.remote_name, mode=self.sftp.upload_mode, progress=progress, resume=True
+                local, self.sftp.upload_dir, batch.remote_name,
+                mode=self.sftp.upload_mode, progress=progress, resume=True,
             )
         except RemoteError:
             # the platform may have moved our interrupted partial file to error/ meanwhile
             if attempt >= MAX_RESENDS or not self._partial_in_error(batch, local):
                 raise
             self._rename_for_resend(
-                batch, reason=f"the platform moved the interrupted partial {batch.remote_name} to error/", attempt=attempt + 1
+                batch,
+                reason=f"the platform moved the interrupted partial {batch.remote_name} to error/",
+                attempt=attempt + 1,
             )
             return
         failpoint("after_upload")
@@ -307,7 +312,8 @@ class Delivery:
         if name in listings[self.sftp.success_dir]:
             self.notify(f"{name}: already uploaded and accepted by the platform")
             self.store.set_batch_state(
-                batch.id, BatchState.ACCEPTED, detail="found in success/ after a restart", remote_dir=self.sftp.success_dir
+                batch.id, BatchState.ACCEPTED,
+                detail="found in success/ after a restart", remote_dir=self.sftp.success_dir,
             )
             return
         if name in listings[self.sftp.error_dir]:
@@ -431,6 +437,6 @@ def _age(iso: str | None, now: datetime) -> float:
     except ValueError:
         return 0.0
     if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
+        then = then.replace(tzinfo=UTC)
     return (now - then).total_seconds()
 

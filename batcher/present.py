@@ -115,7 +115,8 @@ def print_batch_detail(console: Console, b: BatchRecord, store: Store) -> None:
         ev.add_column("event")
         ev.add_column("detail")
         for e in events:
-            ev.add_row(str(e.get("at", ""))[:23].replace("T", " "), str(e.get("kind", "")), escape(_short(e.get("detail"))))
+            at = str(e.get("at", ""))[:23].replace("T", " ")
+            ev.add_row(at, str(e.get("kind", "")), escape(_short(e.get("detail"))))
         console.print(ev)
 
 

@@ -19,11 +19,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from .settings import PROJECT_PATTERN
+from .settings import PROJECT_PATTERN, FormatSettings, Settings
 
 if TYPE_CHECKING:
     from .models import Message
-    from .settings import FormatSettings, Settings
 
 __all__ = [
     "EOF_LINE",
@@ -58,7 +57,7 @@ class FileLayout:
 
     @classmethod
     def from_settings(cls, settings: Settings | FormatSettings) -> FileLayout:
-        fmt = getattr(settings, "format", settings)
+        fmt = settings.format if isinstance(settings, Settings) else settings
         return cls(
             header=fmt.header,
             line_ending="\r\n" if fmt.line_ending == "crlf" else "\n",

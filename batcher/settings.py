@@ -252,7 +252,9 @@ def _secret(
         ) from None
 
 
-def config_path_from(option: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+def config_path_from(
+    option: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, bool]:
     """The config path to use and whether it was asked for explicitly."""
     environ = os.environ if environ is None else environ
     if option:
@@ -363,7 +365,7 @@ def _describe(exc: ValidationError, file: Path, environ: Mapping[str, str]) -> s
     lines = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
-        section, key = (loc + ["", ""])[:2]
+        section, key = ([*loc, "", ""])[:2]
         env_name = _env_name(section, key) if key else f"{ENV_PREFIX}{section}".upper()
         source = f"environment variable {env_name}" if env_name in upper_env else str(file)
         where = f"[{section}] {key}" if key else f"[{section}]"

@@ -17,7 +17,7 @@ import httpx
 from .errors import AuthenticationError, PlatformUnreachable
 from .settings import ApiSettings
 
-__all__ = ["SEARCH_PATH", "LIST_PATH", "StatusApi"]
+__all__ = ["LIST_PATH", "SEARCH_PATH", "StatusApi"]
 
 SEARCH_PATH = "/v1/sms/status/search"
 LIST_PATH = "/v1/sms/status/list"
@@ -45,7 +45,7 @@ class StatusApi:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> "StatusApi":
+    def __enter__(self) -> StatusApi:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -19,7 +19,6 @@ import operator
 import re
 import sys
 import unicodedata
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum

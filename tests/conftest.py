@@ -2,5 +2,6 @@
 re-exported here so that every test module can use it by name."""
 
 from __future__ import annotations
-from tests.fixtures.sshd import *  # noqa: F401,F403
-from tests.fixtures.sim import *  # noqa: F401,F403
+
+from tests.fixtures.sim import *  # noqa: F403
+from tests.fixtures.sshd import *  # noqa: F403

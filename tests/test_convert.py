@@ -58,7 +58,7 @@ def test_convert_writes_the_platform_format_byte_for_byte(work: Path) -> None:
         f"5511987654322;Promo: 2 por 1;{key}-3;\n"
         "5521987654323;linha1 linha2, fim;x-3;\n"
         "EOF\n"
-    ).encode("utf-8")
+    ).encode()
     assert not body.startswith(b"\xef\xbb\xbf")
     assert "rows read" in res.stdout and "accepted" in res.stdout
     assert str(out) in res.stdout or out.name in res.stdout

@@ -17,7 +17,7 @@ def test_table_is_printable_ascii_without_brackets_and_bar() -> None:
         assert ch not in GSM_CHARACTERS, repr(ch)
 
 
-@pytest.mark.parametrize("ch", list("{}\\^~`;") + ["A", "z", "0", " "])
+@pytest.mark.parametrize("ch", [*list("{}\\^~`;"), "A", "z", "0", " "])
 def test_gsm_edges_in_the_table(ch: str) -> None:
     assert is_gsm(ch)
     assert segments(ch * 160) == ("GSM", 1)  # one character each, no escape

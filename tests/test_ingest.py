@@ -30,9 +30,8 @@ def read(path: Path, **kw: str) -> tuple[Table, list[RawRow]]:
 
 
 def reason_of(path: Path) -> InputError:
-    with pytest.raises(InputError) as info:
-        with open_table(path) as table:
-            list(table.rows)
+    with pytest.raises(InputError) as info, open_table(path) as table:
+        list(table.rows)
     assert info.value.path == path
     return info.value
 

@@ -216,7 +216,7 @@ def _near_shortcut(rnd: random.Random, region: str, n: int) -> list[str]:
     numbers), longer or shorter, with and without the country code and '+', behind
     national and international prefixes, and a few with separators."""
     types = phonenumbers.PhoneNumberType
-    examples = [phonenumbers.example_number_for_type(region, kind) for kind in (types.MOBILE,) + _OTHER_TYPES]
+    examples = [phonenumbers.example_number_for_type(region, kind) for kind in (types.MOBILE, *_OTHER_TYPES)]
     bases = [phonenumbers.national_significant_number(e) for e in examples if e is not None]
     cc = str(phonenumbers.country_code_for_region(region))
     idd = phonenumbers.PhoneMetadata.metadata_for_region(region).preferred_international_prefix or "00"

@@ -276,7 +276,7 @@ def test_two_pushes_of_the_same_drop_at_once_upload_once(
     # finished and reported, refuses the same content naming that batch (3); never a
     # second upload
     assert codes in ([0, 0], [0, 3]), (codes, out_a, out_b)
-    for code, (stdout, stderr) in ((a.returncode, out_a), (b.returncode, out_b)):  # type: ignore[union-attr]
+    for code, (_stdout, stderr) in ((a.returncode, out_a), (b.returncode, out_b)):  # type: ignore[union-attr]
         if code == 3:
             assert first() in stderr, stderr
     sent = assert_delivered_once(ws, sshd_fresh, mover)

@@ -28,9 +28,8 @@ EXPECTED = {
 def test_every_outcome_end_to_end(sim: Simulator) -> None:
     name = batch_name("OUTCOMES")
     rows = [(number, f"text {i}", f"k{i}") for i, number in enumerate(EXPECTED)]
-    with sim_sftp(sim) as sftp:
-        with sftp.open(f"/upload/{name}", "wb") as fh:
-            fh.write(platform_file(rows))
+    with sim_sftp(sim) as sftp, sftp.open(f"/upload/{name}", "wb") as fh:
+        fh.write(platform_file(rows))
     wait_for(lambda: len(sim.statuses()) == len(EXPECTED), message="all statuses")
     wait_for(lambda: all(s["deliveredStatusCode"] for s in sim.statuses()
                          if EXPECTED[s["destination"]][3] is not None), message="delivered levels")

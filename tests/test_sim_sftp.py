@@ -111,12 +111,10 @@ def test_host_key_survives_restart(make_sim: Callable[..., Simulator], tmp_path:
 
 
 def test_wrong_password_and_user_refused(sim: Simulator) -> None:
-    with pytest.raises(paramiko.AuthenticationException):
-        with sim_sftp(sim, password="wrong"):
-            pass
-    with pytest.raises(paramiko.AuthenticationException):
-        with sim_sftp(sim, username="intruder"):
-            pass
+    with pytest.raises(paramiko.AuthenticationException), sim_sftp(sim, password="wrong"):
+        pass
+    with pytest.raises(paramiko.AuthenticationException), sim_sftp(sim, username="intruder"):
+        pass
 
 
 def test_key_not_authorized_refused(make_sim: Callable[..., Simulator], client_key: Path, tmp_path: Path) -> None:

@@ -178,15 +178,13 @@ def test_timestamps_come_from_the_clock_in_utc_with_milliseconds():
 def test_transaction_commits_or_rolls_back_and_nests_as_savepoints(store: Store):
     with store.transaction():
         store.add_event("outer")
-        with pytest.raises(ValueError):
-            with store.transaction():
-                store.add_event("inner-undone")
-                raise ValueError
+        with pytest.raises(ValueError), store.transaction():
+            store.add_event("inner-undone")
+            raise ValueError
         store.add_event("after-inner")
-    with pytest.raises(KeyError):
-        with store.transaction():
-            store.add_event("all-undone")
-            raise KeyError
+    with pytest.raises(KeyError), store.transaction():
+        store.add_event("all-undone")
+        raise KeyError
     assert [e["kind"] for e in store.events()] == ["outer", "after-inner"]
     assert not store._conn.in_transaction
 
@@ -478,12 +476,11 @@ def test_add_event_and_filters(store: Store):
 def _locked_appender(state_dir: str, out: str, rounds: int) -> None:
     with Store.open(Path(state_dir)) as store:
         for i in range(rounds):
-            with store.lock():
-                with store.lock():  # re-entrant
-                    for part in ("begin", "end"):
-                        with open(out, "a") as fh:
-                            fh.write(f"{os.getpid()} {i} {part}\n")
-                        time.sleep(0.002)
+            with store.lock(), store.lock():  # re-entrant
+                for part in ("begin", "end"):
+                    with open(out, "a") as fh:
+                        fh.write(f"{os.getpid()} {i} {part}\n")
+                    time.sleep(0.002)
 
 
 def test_lock_excludes_other_processes(tmp_path: Path):

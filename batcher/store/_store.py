@@ -110,11 +110,11 @@ def _drop(row: tuple[Any, ...]) -> DropRecord:
 
 
 def _batch(row: tuple[Any, ...]) -> BatchRecord:
-    return BatchRecord(*row[:6], _BATCH_STATE[row[6]], *row[7:])
+    return BatchRecord(*row[:6], _BATCH_STATE[row[6]], *row[7:])  # type: ignore[call-arg]
 
 
 def _message(row: tuple[Any, ...]) -> MessageRecord:
-    return MessageRecord(*row[:8], _MESSAGE_STATE[row[8]], *row[9:])
+    return MessageRecord(*row[:8], _MESSAGE_STATE[row[8]], *row[9:])  # type: ignore[call-arg]
 
 
 class Store:

@@ -159,7 +159,7 @@ class SftpTransport:
             if thing is not None:
                 try:
                     thing.close()
-                except Exception:  # closing a dead connection; nothing to report
+                except Exception:  # noqa: BLE001, S110 - closing a dead connection; nothing to report
                     pass
 
     def _open(self) -> None:

@@ -8,15 +8,14 @@ however large the drop is, and it does the file I/O of the outputs:
   complete, so a crash never leaves a half file that looks finished;
 - a drop over `format.max_rows_per_file` accepted rows becomes several files;
 - refused rows go to `NAME.rejected.csv` (the original cells, then `line`, `code`,
-  `reason`), UTF-8 with a BOM so that Excel shows accents, every cell neutralised
-  against formula injection.
+  `reason`), a CSV for people (`peoplecsv`: UTF-8 with a BOM, `;`-separated by
+  default, every cell neutralised against formula injection, never overwritten).
 
 The input file is only ever read.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
 import hashlib
 import os
@@ -25,12 +24,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from .errors import InputError
+from .fsutil import ensure_private_dir
 from .ingest import open_table
 from .models import ColumnMap, Message, Rejection
-from .render import EOF_LINE, HEADER_LINE, FileLayout, render_line, safe_csv_cell
+from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
+from .render import EOF_LINE, HEADER_LINE, FileLayout, render_line
 from .settings import Settings
 from .validate import ValidationPolicy, Validator
 
@@ -150,6 +151,7 @@ def convert_drop(
         rejects = _RejectWriter(
             (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None,
             table.columns,
+            settings.format.csv_delimiter,
         )
         try:
             with _cyclic_gc_paused():
@@ -287,51 +289,45 @@ class _FileRotator:
 
 
 class _RejectWriter:
-    """`NAME.rejected.csv`, opened lazily on the first refused row."""
+    """`NAME.rejected.csv` (a people's CSV, `peoplecsv`), opened lazily on the first
+    refused row; an existing file of that name is never overwritten (NAME.rejected.2.csv)."""
 
-    def __init__(self, path: Path | None, columns: ColumnMap):
+    def __init__(self, path: Path | None, columns: ColumnMap, delimiter: str = DEFAULT_DELIMITER):
         self.path = path
         self.columns = columns
-        self.fh: IO[str] | None = None
-        self.writer: Any = None  # a csv writer once opened
-        self.tmp: Path | None = None
+        self.delimiter = delimiter
+        self.out: PeopleCsvWriter | None = None
         self.width = len(columns.header) if columns.header else 0
 
     def write(self, rej: Rejection) -> None:
         if self.path is None:
             return
-        if self.writer is None:
+        if self.out is None:
             self._open(len(rej.cells))
+        assert self.out is not None
         cells = list(rej.cells) + [""] * (self.width - len(rej.cells))
-        self.writer.writerow(
-            [safe_csv_cell(c) for c in cells] + [rej.line, rej.code, safe_csv_cell(rej.reason)]
-        )
+        self.out.writerow([*cells, rej.line, rej.code, rej.reason])
 
     def _open(self, first_width: int) -> None:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.fh = self.tmp.open("w", encoding="utf-8-sig", newline="")
-        self.writer = csv.writer(self.fh)
+        ensure_private_dir(self.path.parent)
         header = list(self.columns.header or ())
         if not header:
             self.width = max(first_width, 3)
             header = [f"column{i + 1}" for i in range(self.width)]
-        self.writer.writerow([safe_csv_cell(h) for h in header] + ["line", "code", "reason"])
+        self.out = PeopleCsvWriter(self.path, [*header, "line", "code", "reason"], delimiter=self.delimiter)
+        self.out.__enter__()
 
     def finish(self) -> Path | None:
-        if self.fh is None:
+        if self.out is None:
             return None
-        assert self.tmp is not None and self.path is not None
-        self.fh.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+        self.out.__exit__(None, None, None)
+        return self.out.path
 
     def abort(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-            if self.tmp is not None:
-                self.tmp.unlink(missing_ok=True)
+        if self.out is not None:
+            self.out.__exit__(RuntimeError, RuntimeError("conversion aborted"), None)
+            self.out = None
 
 
 @contextmanager

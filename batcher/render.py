@@ -1,5 +1,4 @@
-"""Platform file names and contents (SPEC 1.1, 3.3), and the spreadsheet-safe cell for
-the rejected-rows CSV.
+"""Platform file names and contents (SPEC 1.1, 3.3).
 
 A batch file is named ``PROJECT.YYYYMMDD.NN.txt`` and holds one ``number;text;
 correlationId;`` line per message, optionally a column-legend header line first, and
@@ -19,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from .peoplecsv import safe_csv_cell  # re-exported: the rejected-rows writer used it from here
 from .settings import PROJECT_PATTERN, FormatSettings, Settings
 
 if TYPE_CHECKING:
@@ -137,12 +137,3 @@ def render_file(messages: Iterable[Message], layout: FileLayout = FileLayout()) 
     if chunk:
         chunk.append("")
         yield end.join(chunk)
-
-
-def safe_csv_cell(value: str) -> str:
-    """`value` made inert for a spreadsheet: a leading ``= + - @``, TAB or CR would make
-    Excel or LibreOffice read the cell as a formula, so such a cell gets a leading
-    ``'``."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value

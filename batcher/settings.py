@@ -171,6 +171,9 @@ class FormatSettings(_Section):
     line_ending: Literal["lf", "crlf"] = "lf"
     eof_marker: bool = True
     max_rows_per_file: int = Field(100_000, ge=1)
+    # not in the SPEC's list: the CSVs batcher writes for people (reports, refused rows,
+    # errors); ";" is what Excel set to Brazilian Portuguese expects
+    csv_delimiter: Literal[";", ","] = ";"
 
 
 class PollSettings(_Section):

@@ -60,6 +60,7 @@ header = false                   # write the "number;text;correlationId;" legend
 line_ending = "lf"               # or "crlf"
 eof_marker = true
 max_rows_per_file = 100000
+csv_delimiter = ";"              # in the CSVs for people (reports, refused rows): ";" (Excel in Brazil) or ","
 
 [poll]
 interval = "10s"                 # backs off to max_interval

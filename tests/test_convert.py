@@ -114,7 +114,9 @@ def test_rejected_rows_are_explained_and_safe_to_open_in_excel(work: Path) -> No
     rej = work / "out" / "campanha.rejected.csv"
     raw = rej.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads the accents right
-    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    # ';'-separated: what Excel set to Brazilian Portuguese splits into columns
+    assert raw.decode("utf-8-sig").splitlines()[0] == "telefone;mensagem;line;code;reason"
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines(), delimiter=";"))
     assert rows[0] == ["telefone", "mensagem", "line", "code", "reason"]
     by_line = {r[2]: r for r in rows[1:]}
     assert set(by_line) == {"3", "4", "5"}

@@ -135,6 +135,10 @@ class DefaultsSettings(_Section):
     @field_validator("project")
     @classmethod
     def _project(cls, v: str | None) -> str | None:
+        # an empty value (`project = ""`, BATCHER_DEFAULTS__PROJECT="") is refused like any
+        # other bad name, never read as "no default project" (issue 9)
+        if v is not None and not v.strip():
+            raise ValueError("a project name cannot be empty (leave the key out for no default project)")
         if v is not None and not PROJECT_PATTERN.fullmatch(v):
             raise ValueError("a project name is 1 to 64 of A-Z a-z 0-9 _ -")
         return v
@@ -187,9 +191,15 @@ class PollSettings(_Section):
 
 
 class WatchSettings(_Section):
+    # a drop is read once batcher has seen it unchanged this long, and no process on this
+    # host holds it open for writing
     settle_seconds: float = Field(5.0, ge=0)
+    # not in the SPEC's list: a full rescan of the inbox beside the file-system events,
+    # for files present at start, lost events, and network folders (no events at all
+    # for files written from other hosts)
+    rescan_interval: float = Field(30.0, ge=1)
 
-    _parse = field_validator("settle_seconds", mode="before")(lambda v: parse_duration(v))
+    _parse = field_validator("settle_seconds", "rescan_interval", mode="before")(lambda v: parse_duration(v))
 
 
 class Settings(BaseSettings):

@@ -68,7 +68,9 @@ max_interval = "60s"
 timeout = "2h"                   # then the batch is reported as stuck
 
 [watch]
-settle_seconds = "5s"            # a drop must be unchanged this long before it is read
+settle_seconds = "5s"            # a drop is read once unchanged this long and not open for writing;
+                                 # on a network folder: longer than the slowest writer's pauses
+rescan_interval = "30s"          # full rescan besides file-system events (network folders, lost events)
 """
 
 

@@ -363,7 +363,14 @@ class CuttingProxy:
             s.close()
 
     def close(self) -> None:
+        # close() alone does not wake a thread blocked in accept(); shutdown() does
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
+        for thread in self._threads:
+            thread.join(5)
 
 
 @pytest.fixture

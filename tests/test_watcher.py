@@ -287,7 +287,8 @@ def test_events_are_watched_afresh_when_the_inbox_comes_back(tmp_path: Path, mak
     assert watcher.scan_now() and watcher.events_active
     inbox.rename(tmp_path / "gone")
     assert watcher.scan_now()
-    assert [n.reason for n in watcher.notices()][0].endswith("cannot list the inbox (No such file or directory)")
+    notes = watcher.notices()
+    assert len(notes) == 1 and notes[0].reason.endswith("cannot list the inbox (No such file or directory)")
     inbox.mkdir()  # a new folder at the same path: the old watch does not see it
     observer = watcher._observer
     assert watcher.scan_now()  # the walk that finds it back restarts the observer before it ends

@@ -34,7 +34,15 @@ username = ""
 status_mode = "search"           # "search" (by correlationId) or "list" (drain new statuses)
 max_ids_per_query = 1000
 requests_per_second = 1          # the platform allows 1 per second per IP, across all processes
+delivery_window = "48h"          # no delivery report this long after the carrier accepted: final (sent_final)
 timeout = "30s"
+
+[columns]
+# Only for lists whose header batcher does not recognise (it knows telefone, celular,
+# mensagem, texto... also as a word: "Celular do cliente"). A header name or a position.
+# number = "Contato"
+# text = 2
+# correlation_id = "Pedido"
 
 [paths]
 inbox = "inbox"                  # INBOX/PROJECT/file.csv sends as PROJECT

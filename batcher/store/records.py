@@ -61,6 +61,12 @@ class DropRecord:
     rows_rejected: int
     status: str
     generation: int = 0
+    origin: str = "push"  # push | inbox
+    archived_to: str | None = None
+    refused_file: str | None = None
+    changed_at: str | None = None
+    reported_at: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BatcherError, ConfigError
+from .privacy import loose_folders, loose_secrets
 from .settings import Settings
 from .status_api import StatusApi
 from .transport import SftpTransport
@@ -50,7 +51,8 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
     else:
         record(CheckResult("sftp settings", True, f"{target}, upload mode {sftp.upload_mode}"))
 
-    transport = SftpTransport(sftp, password)
+    # a diagnostic reports at once: no reconnect attempts, no backoff
+    transport = SftpTransport(sftp.model_copy(update={"retries": 0}), password)
     try:
         try:
             transport.connect()
@@ -81,6 +83,17 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
                 record(CheckResult("write permission", True, f"can create and remove files in {sftp.upload_dir}/"))
     finally:
         transport.close()
+
+    secrets = loose_secrets(settings)
+    if secrets:
+        record(CheckResult("secret files", False, "; ".join(e.message() for e in secrets), 2))
+    else:
+        record(CheckResult("secret files", True, "readable by their owner only"))
+    folders = loose_folders(settings)
+    if folders:
+        record(CheckResult("data at rest", False, "; ".join(e.message() for e in folders), 2))
+    else:
+        record(CheckResult("data at rest", True, "state, reports, archive and rejected folders are private"))
 
     api = settings.api
     try:

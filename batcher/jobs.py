@@ -412,6 +412,24 @@ def reconcile(ctx: Context, *, until_final: bool = False, deadline: float | None
     return outcome
 
 
+# -- purge --------------------------------------------------------------------------
+
+
+def purge(ctx: Context, *, dry_run: bool = False, session: Session | None = None) -> Any:
+    """`batcher purge`: the retention policy of `[retention] days` (see `retention`).
+    A ConfigError when no retention is configured (nothing is deleted by default)."""
+    from .retention import purge as run_purge
+
+    days = ctx.settings.retention.days
+    if days is None:
+        raise ConfigError("no retention configured: set [retention] days in the config to purge "
+                          "drops older than that (nothing is ever deleted by default)")
+    with contextlib.ExitStack() as stack:
+        own = session or stack.enter_context(Session(ctx))
+        plan = run_purge(own.store, ctx.settings, ctx.clock, days, dry_run=dry_run)
+    return plan
+
+
 # -- trust-host ---------------------------------------------------------------------
 
 

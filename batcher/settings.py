@@ -43,6 +43,7 @@ __all__ = [
     "FormatSettings",
     "PathsSettings",
     "PollSettings",
+    "RetentionSettings",
     "Settings",
     "SftpSettings",
     "TextSettings",
@@ -216,6 +217,13 @@ class WatchSettings(_Section):
     _parse = field_validator("settle_seconds", mode="before")(lambda v: parse_duration(v))
 
 
+class RetentionSettings(_Section):
+    """Opt-in: how many days batcher keeps the numbers, texts and files of a drop whose
+    outcome is final. None (the default): nothing is ever deleted."""
+
+    days: float | None = Field(None, gt=0)
+
+
 class Settings(BaseSettings):
     """Every key of SPEC 6. Build it with `load_settings`, not directly."""
 
@@ -235,6 +243,7 @@ class Settings(BaseSettings):
     format: FormatSettings = FormatSettings()
     poll: PollSettings = PollSettings()
     watch: WatchSettings = WatchSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     # where the settings came from (None: defaults only); not a config key
     config_file: Path | None = Field(default=None, exclude=True)
@@ -261,6 +270,29 @@ class Settings(BaseSettings):
 
     def state_path(self, *parts: str) -> Path:
         return self.paths.state_dir.joinpath(*parts)
+
+    def loose_secret_files(self) -> list[tuple[Path, str]]:
+        """Files holding a secret that someone other than their owner can read, as
+        OpenSSH refuses such a key: [(path, what it holds)]. The config file counts when
+        it holds the password or token itself."""
+        holders: list[tuple[Path | None, str]] = [
+            (self.sftp.password_file, "[sftp] password_file"),
+            (self.api.token_file, "[api] token_file"),
+            (self.sftp.key_file, "[sftp] key_file"),
+        ]
+        if self.config_file is not None and (self.sftp.password is not None or self.api.token is not None):
+            holders.append((self.config_file, "the config file (it holds a password or token)"))
+        loose = []
+        for path, what in holders:
+            if path is None:
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                continue  # reported where the secret is read
+            if mode & 0o077:
+                loose.append((path, what))
+        return loose
 
 
 def _secret(
@@ -384,7 +416,7 @@ def _resolved(
         updates.setdefault(section, {})[key] = resolved
     sections = {
         name: getattr(settings, name).model_copy(update=updates.get(name, {}))
-        for name in ("sftp", "api", "columns", "paths", "defaults", "text", "format", "poll", "watch")
+        for name in ("sftp", "api", "columns", "paths", "defaults", "text", "format", "poll", "watch", "retention")
     }
     return settings.model_copy(update={**sections, "config_file": config_file})
 

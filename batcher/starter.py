@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import ConfigError
+from .fsutil import open_private
 
 __all__ = ["STARTER_CONFIG", "write_starter_config"]
 
@@ -77,14 +79,25 @@ timeout = "2h"                   # then the batch is reported as stuck
 
 [watch]
 settle_seconds = "5s"            # a drop must be unchanged this long before it is read
+
+[retention]
+# Off by default: nothing is ever deleted. With days set, `batcher purge` (also run by
+# `batcher run` and daily by `watch`) removes the numbers, texts and files of drops older
+# than that whose outcome is final; counts, states and the audit trail stay.
+# days = 90
 """
 
 
 def write_starter_config(path: Path, *, overwrite: bool = False) -> None:
+    """Write the starter config readable by its owner only (0600): it will hold the SFTP
+    password. With `overwrite`, an existing file is replaced (atomically)."""
     if path.exists() and not overwrite:
         raise ConfigError(f"{path}: already exists (use --force to overwrite)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(STARTER_CONFIG, encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open_private(tmp, "w", encoding="utf-8") as fh:
+            fh.write(STARTER_CONFIG)
+        os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the config ({exc.strerror or exc})") from None

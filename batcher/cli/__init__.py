@@ -51,7 +51,10 @@ def config_option(needs_config: bool | Callable[[dict[str, Any]], bool] = True) 
                 root = click.get_current_context().find_root()
                 config_path = (root.obj or {}).get("config_path")
             required = needs_config(kwargs) if callable(needs_config) else needs_config
-            return func(*args, settings=load_settings(config_path, require=required), **kwargs)
+            settings = load_settings(config_path, require=required)
+            if required and func.__name__ != "check":  # check lists them as failures itself
+                warn_loose_secrets(settings)
+            return func(*args, settings=settings, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
@@ -76,6 +79,15 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     ctx.obj["verbose"] = verbose
+
+
+def warn_loose_secrets(settings: Any) -> None:
+    """Once per command: a secret readable by others, as OpenSSH warns about a key."""
+    from ..privacy import loose_secrets
+    from .output import Output
+
+    for exposure in loose_secrets(settings):
+        Output().note(exposure.message(), "warning")
 
 
 def verbosity() -> int:

@@ -235,6 +235,27 @@ def check(settings: Settings) -> int:
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be removed and how much space it frees.")
+@config_option()
+def purge(dry_run: bool, settings: Settings) -> int:
+    """Apply [retention] days: remove the numbers, texts and files of drops older than
+    that whose outcome is final (counts, states and events stay). Off by default."""
+    output = Output()
+    plan = jobs.purge(_context(settings, output), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    output.line(f"{len(plan.drops)} drop(s) older than {plan.cutoff} with a final outcome: {verb} "
+                f"{len(plan.files)} file(s), {plan.bytes / 1e6:.1f} MB"
+                + ("" if dry_run else f"; numbers and texts of {plan.messages} message(s) and "
+                                       f"{plan.refused} refused row(s) cleared"))
+    for drop in plan.drops:
+        output.line(f"  d{drop.id} {drop.source_name} ({drop.created_at[:10]})")
+    if dry_run:
+        for path in plan.files:
+            output.line(f"  {path}")
+    return 0
+
+
+@cli.command()
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("batcher-demo"),
               show_default=True, help="Folder for the demo (wiped first if an earlier demo made it).")
 def demo(workdir: Path) -> int:

@@ -179,6 +179,7 @@ def m0002_outcomes(conn: sqlite3.Connection) -> None:
         "ALTER TABLE drops ADD COLUMN changed_at TEXT",    # last change of one of its messages
         "ALTER TABLE drops ADD COLUMN reported_at TEXT",   # last report written by `run`
         "ALTER TABLE drops ADD COLUMN detail TEXT",        # why it was refused as a whole
+        "ALTER TABLE drops ADD COLUMN purged_at TEXT",     # numbers, texts and files removed (retention)
     )
 
 

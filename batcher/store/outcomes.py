@@ -177,6 +177,51 @@ class OutcomesMixin:
         with self._mutex:
             return [_drop(r) for r in self._conn.execute(_DROP_SELECT + " ORDER BY id").fetchall()]
 
+    # -------------------------------------------------------------- retention
+
+    def purgeable_drops(self, cutoff: str) -> list[DropRecord]:
+        """Drops created before `cutoff` (ISO UTC), not purged yet, whose outcome is
+        final: every batch accepted or moved to error/ and every message final (a drop
+        refused as a whole is final too). Nothing of any other drop is ever touched."""
+        from ._store import _DROP_SELECT, _drop
+
+        marks = ", ".join("?" * len(_NON_FINAL))
+        with self._mutex:
+            rows = self._conn.execute(
+                _DROP_SELECT + " WHERE purged_at IS NULL AND created_at < ? AND status NOT IN (?)"
+                " AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.drop_id = drops.id AND b.state NOT IN (?, ?))"
+                " AND NOT EXISTS (SELECT 1 FROM messages m JOIN batches b ON b.id = m.batch_id"
+                f"   WHERE b.drop_id = drops.id AND m.state IN ({marks}))"
+                " ORDER BY id",
+                (cutoff, DropState.NEW.value, BatchState.ACCEPTED.value, BatchState.FILE_REJECTED.value,
+                 *_NON_FINAL),
+            ).fetchall()
+        return [_drop(r) for r in rows]
+
+    def purge_drop(self, drop_id: int) -> tuple[int, int]:
+        """Remove the numbers and texts of a drop's messages and refused rows (the cells
+        too), keeping counts, states, codes and events; mark the drop purged. Returns
+        (messages, refused rows) cleared."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE messages SET number = '', text = '' WHERE batch_id IN"
+                " (SELECT id FROM batches WHERE drop_id = ?)", (drop_id,))
+            messages = cur.rowcount
+            cur = self._conn.execute(
+                "UPDATE refusals SET number = NULL, text = NULL, correlation_id = NULL, cells = '[]'"
+                " WHERE drop_id = ?", (drop_id,))
+            refused = cur.rowcount
+            self._conn.execute("UPDATE drops SET purged_at = ?, detail = NULL WHERE id = ?", (self._now(), drop_id))
+            self.add_event("drop.purged", drop_id=drop_id, detail={"messages": messages, "refused": refused})
+        return messages, refused
+
+    def vacuum(self) -> None:
+        """Rewrite the database file so that removed texts leave no trace in free pages
+        or the write-ahead log."""
+        with self._mutex:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # --------------------------------------------------------------- refusals
 
     def add_refusals(

@@ -67,6 +67,7 @@ class DropRecord:
     changed_at: str | None = None
     reported_at: str | None = None
     detail: str | None = None
+    purged_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,10 @@ class SftpTransport:
         for attempt in range(attempts):
             if attempt:
                 delay = self._backoff(attempt)
+                if attempt == 1:
+                    budget = sum(self._backoff(a) for a in range(1, attempts))
+                    log.warning("SFTP %s: %s; will keep trying %d more time(s) for about %.0f s",
+                                self._where, last, attempts - 1, budget)
                 log.warning("SFTP %s: %s; retrying in %.0f s (%d/%d)", self._where, last, delay, attempt, attempts - 1)
                 self._sleep(delay)
             try:

@@ -4,7 +4,7 @@ of the SQLite file itself."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_dry_run_lists_only_old_final_drops_and_touches_nothing(world) -> None:  # type: ignore[no-untyped-def]
-    settings, clock, store, (old_final, old_open, recent) = world
+    settings, clock, store, (old_final, _old_open, _recent) = world
     plan = purge(Context(settings, clock=clock), dry_run=True, session=_session(settings, clock, store))
     assert [d.id for d in plan.drops] == [old_final]
     assert sorted(p.name for p in plan.files) == ["P.20260101.01.txt", "antigo.csv",

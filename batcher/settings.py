@@ -108,6 +108,9 @@ class ApiSettings(_Section):
     max_ids_per_query: int = Field(1000, ge=1, le=10000)
     requests_per_second: float = Field(1.0, gt=0, le=100)
     timeout: float = Field(30.0, gt=0)
+    # not in the SPEC's list; careful-operator additions, documented in the README
+    retries: int = Field(5, ge=0, le=100)  # attempts after the first on 429, 5xx, timeouts
+    list_page_size: int = Field(1000, ge=1, le=100_000)  # a shorter /list page ends a drain
 
     _parse_timeout = field_validator("timeout", mode="before")(lambda v: parse_duration(v))
 

@@ -35,6 +35,8 @@ status_mode = "search"           # "search" (by correlationId) or "list" (drain 
 max_ids_per_query = 1000
 requests_per_second = 1          # the platform allows 1 per second per IP, across all processes
 timeout = "30s"
+retries = 5                      # retries, with backoff, of a request answered 429 / 5xx or timed out, before exit 4
+list_page_size = 1000            # statuses per /list answer at most; a shorter answer ends a drain
 
 [paths]
 inbox = "inbox"                  # INBOX/PROJECT/file.csv sends as PROJECT

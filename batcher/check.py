@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .errors import BatcherError, ConfigError
 from .privacy import loose_folders, loose_secrets
 from .settings import Settings
-from .status_api import StatusApi
+from .status import HostRateLimiter, StatusClient
 from .transport import SftpTransport
 
 __all__ = ["CheckResult", "run_checks"]
@@ -104,7 +104,9 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
     if not api.username or not token:
         record(CheckResult("status API", False, "[api] username and token (or token_file) must be set", 2))
         return results
-    with StatusApi(api, token, retries=1) as client:
+    # a diagnostic reports at once: no retries (the limiter still keeps the host's rate)
+    limiter = HostRateLimiter.for_settings(settings)
+    with StatusClient(api, token, limiter=limiter, retries=0) as client:
         try:
             client.probe()
         except BatcherError as exc:

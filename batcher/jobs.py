@@ -126,7 +126,7 @@ class Session:
             from .status import HostRateLimiter, StatusClient
 
             s = self.ctx.settings
-            limiter = HostRateLimiter(s.paths.state_dir, s.api.requests_per_second, clock=self.ctx.clock)
+            limiter = HostRateLimiter.for_settings(s, clock=self.ctx.clock)
             self._status = self._stack.enter_context(
                 StatusClient(s.api, s.api_token(), limiter=limiter, clock=self.ctx.clock))
         return self._status

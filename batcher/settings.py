@@ -115,6 +115,9 @@ class ApiSettings(_Section):
     # (sent_final): carriers retry an unreachable phone for up to 24 h (Vivo 8 h) before
     # reporting NOT_DELIVERED; twice that leaves a day of the 3-day retention to ask
     delivery_window: float = Field(48 * 3600.0, gt=0)
+    # not in the SPEC's list; careful-operator additions, documented in the README
+    retries: int = Field(5, ge=0, le=100)  # attempts after the first on 429, 5xx, timeouts
+    list_page_size: int = Field(1000, ge=1, le=100_000)  # a shorter /list page ends a drain
 
     _parse_timeout = field_validator("timeout", "delivery_window", mode="before")(lambda v: parse_duration(v))
 

@@ -38,6 +38,8 @@ max_ids_per_query = 1000
 requests_per_second = 1          # the platform allows 1 per second per IP, across all processes
 delivery_window = "48h"          # no delivery report this long after the carrier accepted: final (sent_final)
 timeout = "30s"
+retries = 5                      # retries, with backoff, of a request answered 429 / 5xx or timed out, before exit 4
+list_page_size = 1000            # statuses per /list answer at most; a shorter answer ends a drain
 
 [columns]
 # Only for lists whose header batcher does not recognise (it knows telefone, celular,

@@ -43,16 +43,24 @@ in the foreground until Ctrl-C / SIGTERM. Prints how to connect.
 @click.option("--processing-delay", type=float, default=0.0, help="Seconds a complete file waits before it is moved.")
 @click.option("--api-5xx-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of API requests answered 5xx.")
 @click.option("--api-latency", type=float, default=0.0, help="Seconds every API answer is delayed.")
+@click.option("--api-sloppy-json", is_flag=True,
+              help="Answer with codes as strings, null fields omitted and unknown extra fields.")
+@click.option("--list-page", type=int, default=1000, show_default=True,
+              help="Most statuses one /list call returns (0: no limit); the rest wait for the next calls.")
+@click.option("--rate-limit", type=float, default=1.0, show_default=True,
+              help="Status API requests per second per IP before 429 (0: no limit).")
 def sim(host: str, port: int, api_port: int, root: Path, username: str, password: str,
         authorized_keys: Path | None, api_username: str, api_token: str, eof_grace: float, sent_delay: float,
         delivered_delay: float, seed: int, file_error_rate: float, drop_after_bytes: int | None,
-        drop_connections: int, processing_delay: float, api_5xx_rate: float, api_latency: float) -> None:
+        drop_connections: int, processing_delay: float, api_5xx_rate: float, api_latency: float,
+        api_sloppy_json: bool, list_page: int, rate_limit: float) -> None:
     from ..sim import Faults, SimConfig, run_foreground
 
     faults = Faults(seed=seed, file_error_rate=file_error_rate, drop_after_bytes=drop_after_bytes,
                     drop_connections=drop_connections, processing_delay=processing_delay,
-                    api_5xx_rate=api_5xx_rate, api_latency=api_latency)
+                    api_5xx_rate=api_5xx_rate, api_latency=api_latency, api_sloppy_json=api_sloppy_json)
     config = SimConfig(root=root, host=host, port=port, api_port=api_port, username=username, password=password,
                        api_username=api_username, api_token=api_token, authorized_keys=authorized_keys,
-                       eof_grace=eof_grace, sent_delay=sent_delay, delivered_delay=delivered_delay, faults=faults)
+                       eof_grace=eof_grace, sent_delay=sent_delay, delivered_delay=delivered_delay,
+                       rate_limit_per_second=rate_limit, list_page=list_page, faults=faults)
     run_foreground(config, echo=lambda text: click.echo(text))

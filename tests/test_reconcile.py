@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -202,7 +203,7 @@ def test_three_processes_reconciling_at_once_keep_the_platforms_rate(tmp_path: P
     log = api_requests(sim)
     assert len(log) >= 3 and all(r["status"] == 200 for r in log)  # no 429
     arrivals = sorted(r["mono"] for r in log)
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 1.0
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 1.0
     # each change applied once although three processes decided it
     db = sqlite3.connect(ws.state / "batcher.db")
     assert db.execute("SELECT COUNT(*) FROM message_events").fetchone()[0] == \

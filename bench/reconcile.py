@@ -106,7 +106,7 @@ def one_pass(cfg: Path) -> tuple[int, int, float, float]:
     settings = load_settings(cfg)
     ctx = Context(settings)
     with Session(ctx) as session:
-        session.store  # opened outside the measurement
+        _ = session.store  # opened outside the measurement
         client = session.status_source
         cpu, wall = time.process_time(), time.perf_counter()
         result = reconcile_pass(ctx, session)

@@ -18,7 +18,7 @@ from python_calamine import CalamineSheet, CalamineWorkbook, SheetVisibleEnum
 
 from ..errors import InputError
 from ..models import RawRow
-from .columns import find_columns
+from .columns import ColumnChoice, find_columns
 from .table import Table
 
 __all__ = ["cell_text", "open_sheet"]
@@ -43,7 +43,7 @@ def cell_text(value: object) -> str:
     return str(value)  # timedelta, anything newer
 
 
-def open_sheet(path: Path, kind: str, sheet: str | None) -> Table:
+def open_sheet(path: Path, kind: str, sheet: str | None, choice: ColumnChoice | None = None) -> Table:
     """Open one sheet of a workbook: find the columns, stream the rows."""
     try:
         workbook = CalamineWorkbook.from_path(str(path))
@@ -64,7 +64,7 @@ def open_sheet(path: Path, kind: str, sheet: str | None) -> Table:
     first: RawRow | None = next(rows, None)
     if first is None:
         raise InputError(path, f"sheet {name!r} is empty")
-    columns, is_header = find_columns(first.cells, path=path, line=first.line)
+    columns, is_header = find_columns(first.cells, path=path, line=first.line, choice=choice)
     stream = rows if is_header else _prepend(first, rows)
     return Table(path=path, kind=kind, columns=columns, rows=stream, sheet=name)
 

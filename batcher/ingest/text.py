@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import InputError
 from ..models import RawRow
-from .columns import find_columns
+from .columns import ColumnChoice, find_columns
 from .table import Table
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def _looks_like_phone(cell: str) -> bool:
     return _PHONE_LIKE.fullmatch(cell) is not None and sum(ch.isdigit() for ch in cell) >= 8
 
 
-def open_text(path: Path) -> Table:
+def open_text(path: Path, choice: ColumnChoice | None = None) -> Table:
     """Open a text drop: detect encoding and delimiter, find the columns, stream rows."""
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed by Table.close, or below on error
@@ -174,7 +174,7 @@ def open_text(path: Path) -> Table:
         if first is None:
             raise InputError(path, EMPTY)
         first = _strip_cr(first)
-        columns, is_header = find_columns(first, path=path, line=start)
+        columns, is_header = find_columns(first, path=path, line=start, choice=choice)
         held = None if is_header else RawRow(start, tuple(first))
         rows = _records(reader, line, held, line != start, path, encoding)
     except BaseException:

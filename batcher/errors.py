@@ -5,7 +5,8 @@
     │   ├── HostKeyError              exit 2  unknown or changed SFTP host key (must be trusted)
     │   └── AuthenticationError       exit 2  SFTP login or API credentials refused
     ├── InputError                    exit 3  a drop rejected as a whole (unreadable, no valid row)
-    │   └── DuplicateDropError        exit 3  same content already sent for this project
+    │   ├── DuplicateDropError        exit 3  same content already sent for this project
+    │   └── DropRejected              exit 3  every row refused (the drop is kept as rejected)
     ├── PlatformUnreachable           exit 4  SFTP / API still failing after retries
     │   └── RemoteError               exit 4  the server answered, but refused an operation
     ├── FileRejectedByPlatform        exit 5  the platform moved a batch file to error/
@@ -24,6 +25,7 @@ __all__ = [
     "AuthenticationError",
     "BatcherError",
     "ConfigError",
+    "DropRejected",
     "DuplicateDropError",
     "FileRejectedByPlatform",
     "HostKeyError",
@@ -77,6 +79,19 @@ class InputError(BatcherError):
 
 class DuplicateDropError(InputError):
     """The same content was already sent for this project (use --force to send again)."""
+
+    #: the drop that sent it, when known
+    earlier_drop_id: int | None = None
+
+
+class DropRejected(InputError):
+    """Every row of a drop was refused. The drop is recorded (state `rejected`, with its
+    refused rows), so its id and files are never reused."""
+
+    def __init__(self, path: Path | str, reason: str, *, drop_id: int, rejected_file: Path | None):
+        super().__init__(path, reason)
+        self.drop_id = drop_id
+        self.rejected_file = rejected_file
 
 
 class PlatformUnreachable(BatcherError):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .clock import SYSTEM_CLOCK, Clock
 from .convert import ConversionSummary, content_hash, convert_drop
-from .errors import DuplicateDropError, InputError, RemoteError
+from .errors import DropRejected, DuplicateDropError, RemoteError
 from .events import BatchChanged, DropConverted, Emit, Note, UploadProgress, ignore
 from .failpoints import failpoint
 from .fsutil import ensure_private_dir
@@ -141,11 +141,13 @@ class Delivery:
         batches = self.store.batches(drop_id=drop.id)
         names = ", ".join(f"{b.remote_name} (batch {b.id}, {b.state.value})" for b in batches) or "no batch"
         if drop.status == DropState.REPORTED:
-            raise DuplicateDropError(
+            duplicate = DuplicateDropError(
                 source,
                 f"the same content was already sent for project {project} on {drop.created_at[:10]} "
                 f"as {names}; use --force to send it again",
             )
+            duplicate.earlier_drop_id = drop.id
+            raise duplicate
         note = f"{source}: finishing the earlier, interrupted push of this content: {names}"
         self.notify(note)
         self.store.add_event("drop_resumed", drop_id=drop.id, detail={"source": str(source)})
@@ -177,7 +179,7 @@ class Delivery:
         ensure_private_dir(staging)
         ensure_private_dir(self.batch_dir)
         store = self.store
-        refused_all: InputError | None = None
+        refused_all: str | None = None
         try:
             with store.transaction():
                 drop = store.add_drop(project, digest, str(source.resolve()), source.name, force=force)
@@ -242,8 +244,8 @@ class Delivery:
                 if summary.accepted == 0:
                     # kept, not rolled back: its refused rows are data, and its id and
                     # files are never given to another drop
-                    refused_all = InputError(source, refused_as_a_whole(summary))
-                    store.set_drop_state(drop.id, DropState.REJECTED, detail=refused_all.reason)
+                    refused_all = refused_as_a_whole(summary)
+                    store.set_drop_state(drop.id, DropState.REJECTED, detail=refused_all)
                 else:
                     kept = []
                     for batch_id, written in zip(batch_ids, summary.files, strict=True):
@@ -268,9 +270,7 @@ class Delivery:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         if refused_all is not None:
-            refused_all.summary = summary  # type: ignore[attr-defined]
-            refused_all.drop_id = drop.id  # type: ignore[attr-defined]
-            raise refused_all
+            raise DropRejected(source, refused_all, drop_id=drop.id, rejected_file=summary.rejected_file)
         batches = [b for b in (store.get_batch(i) for i in batch_ids) if b is not None]
         drop_now = store.drop(drop.id) or drop
         return PushResult(source, project, drop_now, batches, summary=summary)

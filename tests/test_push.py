@@ -214,9 +214,9 @@ def test_two_different_drops_at_once_get_different_names(ws: Workspace) -> None:
     y = ws.drop("y.csv", drop_text())
     a = ws.batcher("push", str(x), wait=False)
     b = ws.batcher("push", str(y), wait=False)
-    a.communicate(timeout=120)  # type: ignore[union-attr]
-    b.communicate(timeout=120)  # type: ignore[union-attr]
-    assert (a.returncode, b.returncode) == (0, 0)  # type: ignore[union-attr]
+    out_a = a.communicate(timeout=120)  # type: ignore[union-attr]
+    out_b = b.communicate(timeout=120)  # type: ignore[union-attr]
+    assert (a.returncode, b.returncode) == (0, 0), (out_a, out_b)  # type: ignore[union-attr]
     names = sorted(p.name for p in ws.remote("success"))
     assert names == [f"PROMO.{today()}.01.txt", f"PROMO.{today()}.02.txt"]
 

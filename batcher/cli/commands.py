@@ -234,6 +234,72 @@ def check(settings: Settings) -> int:
     return jobs.check(_context(settings, output), on_result=show).exit_code
 
 
+LOG_FORMAT = click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                          help="One line per drop and per outcome: text for people, JSON for log collectors.")
+
+
+def _log_context(settings: Settings, log_format: str) -> tuple[jobs.Context, Any]:
+    from .logs import EventLog
+
+    log = EventLog(log_format)  # type: ignore[arg-type]
+    setup_logging(log, verbosity())
+    return jobs.Context(settings, emit=log.emit), log
+
+
+@cli.command()
+@LOG_FORMAT
+@config_option()
+def run(log_format: str, settings: Settings) -> int:
+    """One pass for cron: send every settled drop of the inbox, poll every outstanding
+    upload, reconcile once, write reports, purge if [retention] days is set; then exit.
+
+    \b
+    Each processed drop moves to archive/YYYYMMDD/ (refused rows beside it), a drop
+    refused as a whole to rejected/ with NAME.errors.csv. Overlapping runs, or a run
+    beside a watch, never send anything twice: a run that finds the inbox taken says so
+    and does the rest. Exit 3 when the only drops were refused as a whole.
+    """
+    ctx, _ = _log_context(settings, log_format)
+    return jobs.run(ctx).exit_code
+
+
+@cli.command()
+@LOG_FORMAT
+@click.option("--reconcile-every", metavar="DURATION", default="60s", show_default=True,
+              help="How often to ask the status API about messages not final.")
+@config_option()
+def watch(log_format: str, reconcile_every: str, settings: Settings) -> int:
+    """Daemon: send each drop of the inbox once it is completely written, poll uploads,
+    reconcile statuses on a schedule, write reports. Stops cleanly on SIGINT/SIGTERM
+    (the current step finishes); a restart resumes where the state says.
+
+    \b
+    A drop is read once it has not changed for [watch] settle_seconds and no process
+    holds it open for writing; temporary names (~$x.xlsx, *.part, *.tmp, dot-files...)
+    are ignored. The inbox is also rescanned every [watch] rescan_interval, so files
+    present at start and files on network folders are never left behind.
+    """
+    import signal
+    import threading
+
+    try:
+        every = parse_duration(reconcile_every)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--reconcile-every") from None
+    ctx, _ = _log_context(settings, log_format)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return jobs.watch(ctx, stop, reconcile_every=every)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Say what would be removed and how much space it frees.")
 @config_option()

@@ -1,21 +1,6 @@
-"""The job layer: one function per command, shared by push, run, watch and demo.
+"""The jobs behind the commands a person types: push, convert, status, report,
+reconcile, check, trust-host, purge (the unattended ones are in `jobs.unattended`)."""
 
-A command parses its options, calls one function here, and prints what it returns;
-progress reaches it as events (`batcher.events`) through `Context.emit`. Everything that
-must hold in every mode (exactly once, nothing lost, reports) lives below this layer, in
-`pipeline.Delivery` (batches), `status.reconcile` (messages) and `inbox` (files), so
-`push`, `run`, `watch` and `demo` cannot disagree about it.
-
-    push(ctx, files, ...)        convert, record, upload, wait       -> PushOutcome
-    convert(ctx, files, ...)     validate and write files locally     -> ConvertOutcome
-    status(ctx, ref)             batches and drops, or one in detail  -> StatusView
-    report(ctx, ref, ...)        one row per input row                -> ReportOutcome
-    reconcile(ctx, ...)          status API passes until final        -> ReconcileOutcome
-    check(ctx, on_result)        is everything in place               -> CheckOutcome
-
-Exit codes (SPEC 2) come from the error tree (`errors.exit_code_for`) and the batch
-states (`pipeline.exit_code_for_batches`), never from here ad hoc.
-"""
 
 from __future__ import annotations
 
@@ -23,34 +8,30 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from .clock import SYSTEM_CLOCK, Clock
-from .errors import BatcherError, ConfigError, InputError
-from .events import Emit, Note, ReconcileDone, ignore
-from .ingest import ColumnChoice
-from .settings import Settings
+from ..errors import BatcherError, ConfigError, InputError
+from ..events import Note, ReconcileDone
+from ..ingest import ColumnChoice
 
 if TYPE_CHECKING:
-    from .check import CheckResult
-    from .convert import ConversionSummary
-    from .pipeline import Delivery, PushResult
-    from .report import Summary
-    from .status.reconcile import PassResult
-    from .store import BatchRecord, DropRecord, Store
-    from .transport import SftpTransport
+    from ..check import CheckResult
+    from ..convert import ConversionSummary
+    from ..pipeline import PushResult
+    from ..report import Summary
+    from ..status.reconcile import PassResult
+    from ..store import BatchRecord, DropRecord, Store
+
+from .base import Context, Session
 
 __all__ = [
     "CheckOutcome",
-    "Context",
     "ConvertOutcome",
     "PushOutcome",
     "ReconcileOutcome",
     "ReportOutcome",
-    "Session",
     "StatusView",
     "check",
     "convert",
@@ -60,76 +41,6 @@ __all__ = [
     "resolve_ref",
     "status",
 ]
-
-
-@dataclass
-class Context:
-    """What every job needs: the settings, the one clock, where events go."""
-
-    settings: Settings
-    clock: Clock = SYSTEM_CLOCK
-    emit: Emit = ignore
-
-    def today(self) -> date:
-        return self.clock.now().astimezone(ZoneInfo(self.settings.defaults.timezone)).date()
-
-
-class Session:
-    """The resources of one job, opened when first used and closed together."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self._stack = contextlib.ExitStack()
-        self._store: Store | None = None
-        self._transport: SftpTransport | None = None
-        self._delivery: Delivery | None = None
-        self._status: Any = None
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            from .store import Store
-
-            self._store = self._stack.enter_context(
-                Store.open(self.ctx.settings.paths.state_dir, clock=self.ctx.clock.now))
-        return self._store
-
-    @property
-    def transport(self) -> SftpTransport:
-        if self._transport is None:
-            from .transport import SftpTransport
-
-            s = self.ctx.settings
-            self._transport = self._stack.enter_context(
-                SftpTransport(s.sftp, s.sftp_password(), sleep=self.ctx.clock.sleep))
-        return self._transport
-
-    @property
-    def delivery(self) -> Delivery:
-        if self._delivery is None:
-            from .pipeline import Delivery
-
-            self._delivery = Delivery(self.ctx.settings, self.store, self.transport,
-                                      emit=self.ctx.emit, clock=self.ctx.clock)
-        return self._delivery
-
-    @property
-    def status_source(self) -> Any:
-        """The status API client (host-wide rate limit in the state dir)."""
-        if self._status is None:
-            from .status import HostRateLimiter, StatusClient
-
-            s = self.ctx.settings
-            limiter = HostRateLimiter.for_settings(s, clock=self.ctx.clock)
-            self._status = self._stack.enter_context(
-                StatusClient(s.api, s.api_token(), limiter=limiter, clock=self.ctx.clock))
-        return self._status
 
 
 # -- push ---------------------------------------------------------------------------
@@ -158,8 +69,8 @@ def push(
     before the first byte leaves), then, with `wait`, followed until success/ or error/.
     A file refused as a whole is reported and the others go on; the exit code is the
     worst of them (SPEC 2)."""
-    from .inbox import project_for
-    from .pipeline import exit_code_for_batches
+    from ..inbox import project_for
+    from ..pipeline import exit_code_for_batches
 
     projects = {source: project_for(source, ctx.settings, project) for source in files}
     outcome = PushOutcome(0)
@@ -211,9 +122,9 @@ def convert(
     """`batcher convert` (and `push --dry-run` with `out_dir=None`): validate each file
     and write its platform files into `out_dir`, sequence numbers local to that folder.
     Exit 3 for a file refused as a whole (the others are still converted)."""
-    from .convert import convert_drop, local_namer
-    from .inbox import project_for
-    from .pipeline import refused_as_a_whole
+    from ..convert import convert_drop, local_namer
+    from ..inbox import project_for
+    from ..pipeline import refused_as_a_whole
 
     outcome = ConvertOutcome(0)
     for source in files:
@@ -321,7 +232,7 @@ def report(
 ) -> ReportOutcome:
     """`batcher report REF`: one row per input row of a drop (refused rows included), or
     per message of a batch, to `output` (a new file, never overwritten) or `stream`."""
-    from .report import Summary, write_report
+    from ..report import Summary, write_report
 
     with Session(ctx) as session:
         store = session.store
@@ -335,7 +246,7 @@ def report(
 
 
 def _report_rows(ctx: Context, store: Store, kind: str, record: Any) -> Iterator[Any]:
-    from .report import report_rows
+    from ..report import report_rows
 
     window_h = ctx.settings.api.delivery_window / 3600
     if kind == "batch":
@@ -348,8 +259,8 @@ def _report_rows(ctx: Context, store: Store, kind: str, record: Any) -> Iterator
 def write_drop_report(ctx: Context, store: Store, drop: DropRecord) -> tuple[Path, int]:
     """A report of one drop into `paths.reports_dir` (for `run` and `watch`): a new file
     named after the drop and the time, never over an earlier one."""
-    from .fsutil import ensure_private_dir
-    from .report import Summary, write_report
+    from ..fsutil import ensure_private_dir
+    from ..report import Summary, write_report
 
     reports = ensure_private_dir(ctx.settings.paths.reports_dir)
     stamp = ctx.clock.now().astimezone(ZoneInfo(ctx.settings.defaults.timezone)).strftime("%Y%m%d-%H%M%S")
@@ -377,8 +288,8 @@ class ReconcileOutcome:
 
 def reconcile_pass(ctx: Context, session: Session) -> PassResult:
     """One reconcile pass (SPEC 4.4) with the session's store and status client."""
-    from .status.reconcile import ReconcilePolicy
-    from .status.reconcile import reconcile_pass as one_pass
+    from ..status.reconcile import ReconcilePolicy
+    from ..status.reconcile import reconcile_pass as one_pass
 
     s = ctx.settings
     result = one_pass(
@@ -418,7 +329,7 @@ def reconcile(ctx: Context, *, until_final: bool = False, deadline: float | None
 def purge(ctx: Context, *, dry_run: bool = False, session: Session | None = None) -> Any:
     """`batcher purge`: the retention policy of `[retention] days` (see `retention`).
     A ConfigError when no retention is configured (nothing is deleted by default)."""
-    from .retention import purge as run_purge
+    from ..retention import purge as run_purge
 
     days = ctx.settings.retention.days
     if days is None:
@@ -451,8 +362,8 @@ def trust_host(
     `sftp.known_hosts` — when it matches `expected`, or with `yes`, or when `confirm`
     (None: no terminal to ask on) says so. A changed key is replaced only with `replace`.
     Not trusting is a ConfigError (exit 2) that says how to trust without a question."""
-    from .errors import HostKeyError
-    from .transport.hostkeys import KnownHosts, fetch_host_key, fingerprint, host_pattern
+    from ..errors import HostKeyError
+    from ..transport.hostkeys import KnownHosts, fetch_host_key, fingerprint, host_pattern
 
     s = ctx.settings.sftp
     known = KnownHosts.load(s.known_hosts)
@@ -504,7 +415,7 @@ class CheckOutcome:
 def check(ctx: Context, on_result: Callable[[CheckResult], None] | None = None) -> CheckOutcome:
     """`batcher check`: every check at once, each saying what is wrong; exit code of the
     first kind of failure."""
-    from .check import run_checks
+    from ..check import run_checks
 
     results = run_checks(ctx.settings, on_result=on_result)
     codes = [r.exit_code for r in results if not r.ok and r.exit_code]

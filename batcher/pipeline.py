@@ -350,10 +350,11 @@ class Delivery:
         up = listings[self.sftp.upload_dir]
         if name in listings[self.sftp.success_dir]:
             self.notify(f"{name}: already uploaded and accepted by the platform")
-            self.store.set_batch_state(
+            accepted = self.store.set_batch_state(
                 batch.id, BatchState.ACCEPTED,
                 detail="found in success/ after a restart", remote_dir=self.sftp.success_dir,
             )
+            self.emit(BatchChanged(accepted))
             return
         if name in listings[self.sftp.error_dir]:
             copy = self._download_error_copy(batch)
@@ -374,7 +375,9 @@ class Delivery:
         part = f".{name}.part"
         if name in up and up[name].size == batch.size:
             self.notify(f"{name}: already complete in {self.sftp.upload_dir}/; not sending it again")
-            self.store.set_batch_state(batch.id, BatchState.UPLOADED, detail="found complete after a restart")
+            uploaded = self.store.set_batch_state(batch.id, BatchState.UPLOADED,
+                                                  detail="found complete after a restart")
+            self.emit(BatchChanged(uploaded))
             return
         if name in up or part in up:
             self.notify(f"{name}: resuming an interrupted upload")

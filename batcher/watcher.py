@@ -60,6 +60,10 @@ from .settings import Settings
 __all__ = ["InboxWatcher"]
 
 log = logging.getLogger(__name__)
+# watchdog warns when an event arrives as its emitter stops ("queue_events() called when
+# the thread is inactive"): harmless at shutdown, and the rescan never depends on events
+if logging.getLogger("watchdog").level == logging.NOTSET:
+    logging.getLogger("watchdog").setLevel(logging.ERROR)
 
 #: events that say nothing about a file's content (our own reads cause them)
 _QUIET_EVENTS = frozenset({"opened", "closed_no_write"})

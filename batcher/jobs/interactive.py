@@ -286,7 +286,7 @@ class ReconcileOutcome:
         return self.passes[-1].outstanding if self.passes else 0
 
 
-def reconcile_pass(ctx: Context, session: Session) -> PassResult:
+def reconcile_pass(ctx: Context, session: Session, *, should_stop: Callable[[], bool] | None = None) -> PassResult:
     """One reconcile pass (SPEC 4.4) with the session's store and status client."""
     from ..status.reconcile import ReconcilePolicy
     from ..status.reconcile import reconcile_pass as one_pass
@@ -295,7 +295,7 @@ def reconcile_pass(ctx: Context, session: Session) -> PassResult:
     result = one_pass(
         session.store, session.status_source, mode=s.api.status_mode,
         policy=ReconcilePolicy(delivery_window=s.api.delivery_window),
-        clock=ctx.clock, chunk=s.api.max_ids_per_query,
+        clock=ctx.clock, chunk=s.api.max_ids_per_query, should_stop=should_stop,
     )
     ctx.emit(ReconcileDone(result))
     return result

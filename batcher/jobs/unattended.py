@@ -34,6 +34,7 @@ import filelock
 
 from ..errors import ConfigError, DropRejected, DuplicateDropError, InputError, PlatformUnreachable
 from ..events import DropDone, Note, ReportWritten
+from ..failpoints import failpoint
 from ..fsutil import ensure_private_dir
 from ..inbox import DropFiler, WholeFileReason, duplicate_reason, project_for
 from ..models import BatchState
@@ -52,7 +53,7 @@ INBOX_LOCK = "inbox.lock"
 @dataclass
 class DropOutcome:
     source: Path
-    outcome: str  # archived | rejected | retry | changed
+    outcome: str  # archived | rejected | retry | changed | gone
     exit_code: int
     drop_id: int | None = None
     batches: list[int] = field(default_factory=list)
@@ -76,9 +77,12 @@ def inbox_lock(ctx: Context) -> Iterator[bool]:
 
 def process_drop(ctx: Context, session: Session, path: Path, *, unchanged: Callable[[], bool] | None = None,
                  filer: DropFiler | None = None) -> DropOutcome:
-    """One settled drop of the inbox: pushed, then filed (see the module doc)."""
+    """One settled drop of the inbox: pushed, then filed (see the module doc). The caller
+    holds the inbox lock, so a drop still there is nobody else's."""
     filer = filer or DropFiler.from_settings(ctx.settings, clock=ctx.clock)
     settings = ctx.settings
+    if not path.is_file():  # another run or watch took it before we had the inbox
+        return DropOutcome(path, "gone", 0)
     try:
         project = project_for(path, settings)
         result = session.delivery.push(path, project=project, origin="inbox")
@@ -110,6 +114,7 @@ def process_drop(ctx: Context, session: Session, path: Path, *, unchanged: Calla
         ctx.emit(Note(f"{path}: changed while it was being sent; its sent content is recorded "
                       f"(drop d{result.drop.id}), the new content will be taken as a new drop", "warning"))
         return DropOutcome(path, "changed", 0, result.drop.id, [b.id for b in result.batches])
+    failpoint("before_archive")
     refused = result.summary.rejected_file if result.summary is not None else None
     if refused is None and result.drop.refused_file:
         refused = Path(result.drop.refused_file)
@@ -136,7 +141,9 @@ def follow_batches(ctx: Context, session: Session) -> list[BatchRecord]:
     if store.batches(states=[BatchState.CONVERTED, BatchState.UPLOADING]):
         with store.lock():
             delivery.upload_pending()
-    return delivery.poll_once()
+    changed = delivery.poll_once()
+    failpoint("polling")
+    return changed
 
 
 def write_reports(ctx: Context, session: Session) -> list[Path]:
@@ -153,7 +160,7 @@ def write_reports(ctx: Context, session: Session) -> list[Path]:
     return written
 
 
-def _reconcile_if_configured(ctx: Context, session: Session) -> int:
+def _reconcile_if_configured(ctx: Context, session: Session, should_stop: Callable[[], bool] | None = None) -> int:
     """One reconcile pass; 0, or the exit code of why it could not run."""
     api = ctx.settings.api
     if not api.username or (api.token is None and api.token_file is None):
@@ -162,7 +169,7 @@ def _reconcile_if_configured(ctx: Context, session: Session) -> int:
     if session.store.count_outstanding() == 0 and not session.store.batches(states=[BatchState.FILE_REJECTED]):
         return 0
     try:
-        reconcile_pass(ctx, session)
+        reconcile_pass(ctx, session, should_stop=should_stop)
     except PlatformUnreachable as exc:
         ctx.emit(Note(f"reconcile: {exc}", "error"))
         return exc.exit_code
@@ -327,7 +334,7 @@ def watch(ctx: Context, stop: threading.Event, *, watcher: InboxWatcher | None =
                     if step == "poll":
                         follow_batches(ctx, session)  # each change is emitted as it happens
                     elif step == "reconcile":
-                        _reconcile_if_configured(ctx, session)
+                        _reconcile_if_configured(ctx, session, should_stop=stop.is_set)
                         write_reports(ctx, session)
                     elif step == "purge" and settings.retention.days is not None:
                         from .interactive import purge

@@ -254,10 +254,14 @@ def reconcile_pass(
     clock: Clock,
     chunk: int = 1000,
     on_progress: Callable[[PassResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PassResult:
     """One pass over every message not final: ask the platform (one search request per
     `chunk` messages, or drain the list endpoint), match, decide, record. Returns what
-    it did; `outstanding` counts the messages still not final afterwards."""
+    it did; `outstanding` counts the messages still not final afterwards. `should_stop`
+    is asked between requests: a daemon told to stop ends the pass there (what was
+    recorded stays; the next pass goes on)."""
+    stopping = should_stop or (lambda: False)
     result = PassResult(mode)
     not_sent = mark_not_sent(store)
     if not_sent:
@@ -271,6 +275,8 @@ def reconcile_pass(
 
     if mode == "search":
         for group in _chunks(store.reconcile_candidates(), chunk):
+            if stopping():
+                break
             statuses = source.search([c.correlation_id for c in group])
             result.requests += 1
             result.queried += len(group)
@@ -281,7 +287,7 @@ def reconcile_pass(
             record([ch for c in group if (ch := decide(c, found.get(c.id), now, policy)) is not None])
     else:
         for page in source.drain():
-            result.requests += 1
+            result.requests += 1  # a page drained is recorded even when told to stop: it is consumed
             result.statuses += len(page)
             result.queried += len(page)
             cids = {s.correlation_id for s in page if s.correlation_id}
@@ -292,6 +298,8 @@ def reconcile_pass(
             now = clock.now()
             by_id = {c.id: c for c in known}
             record([ch for mid, s in found.items() if (ch := decide(by_id[mid], s, now, policy)) is not None])
+            if stopping():
+                break
         # time moves on for the messages the platform said nothing about
         now = clock.now()
         for group in _chunks(store.reconcile_candidates(), 5000):

@@ -1,0 +1,266 @@
+"""`batcher watch` and `batcher run` as an operations team runs them: real processes, real
+signals, files written into a real inbox, the simulator's SFTP server and status API.
+What must hold: each drop sent exactly once and complete, every file ends in archive/
+or rejected/ (nothing deleted, nothing overwritten), the modes never double-send beside
+each other, and a restart after a kill resumes where the state says."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batcher.sim import Simulator
+from tests.fixtures.platform import Workspace, make_workspace, rows_in
+
+WATCH = '[watch]\nsettle_seconds = "0.5s"\nrescan_interval = "1s"\n'
+
+
+def lines(n: int, start: int = 0, tag: str = "m") -> str:
+    return "".join(f"55119{i:05d}010;{tag} mensagem {i};{tag}-{i}\n" for i in range(start, start + n))
+
+
+def workspace(tmp_path: Path, sim: Simulator, extra: str = "") -> Workspace:
+    ws = make_workspace(tmp_path / "work", host=sim.host, port=sim.sftp_port, username=sim.config.username,
+                        password=sim.config.password, known_hosts=sim.known_hosts_path,
+                        remote_root=sim.config.root, api_url=sim.api_url, extra=WATCH + extra)
+    (ws.dir / "inbox" / "PROMO").mkdir(parents=True)
+    return ws
+
+
+def sent_rows(ws: Workspace) -> list[str]:
+    return [row for path in ws.remote("success") for row in rows_in(path)]
+
+
+def batch_states(ws: Workspace) -> list[str]:
+    if not (ws.state / "batcher.db").exists():
+        return []
+    db = sqlite3.connect(ws.state / "batcher.db")
+    try:
+        return [s for (s,) in db.execute("SELECT state FROM batches ORDER BY id")]
+    finally:
+        db.close()
+
+
+def uploads(ws: Workspace) -> int:
+    db = sqlite3.connect(ws.state / "batcher.db")
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM events WHERE kind = 'batch.state'"
+                              " AND detail LIKE '%\"to\": \"uploaded\"%'").fetchone()[0])
+    finally:
+        db.close()
+
+
+class Watch:
+    """A `batcher watch` subprocess whose log lines are collected as they come."""
+
+    def __init__(self, ws: Workspace, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc: subprocess.Popen[str] = ws.batcher("watch", *args, env=env, wait=False)  # type: ignore[assignment]
+        self.log: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="watch-log", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.log.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while sum(text in line for line in self.log) < count:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    pytest.fail(f"no {count} x {text!r} in the watch log:\n" + "\n".join(self.log))
+                self._changed.wait(min(left, 0.2))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return code
+
+
+@pytest.fixture
+def watches() -> Iterator[list[Watch]]:
+    started: list[Watch] = []
+    yield started
+    for w in started:
+        if w.proc.poll() is None:
+            w.stop(signal.SIGKILL)
+
+
+def test_a_slow_writer_holding_the_file_open_is_sent_once_and_complete(tmp_path: Path, make_sim,
+                                                                        watches: list[Watch]) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim())
+    watch = Watch(ws)
+    watches.append(watch)
+    watch.wait_for("watching")
+    target = ws.dir / "inbox" / "PROMO" / "lenta.csv"
+    text = "telefone;mensagem;ref\n" + lines(300)
+    cut = len(text) // 3 + 7  # in the middle of a row
+    with target.open("w", encoding="utf-8") as fh:
+        for part in (text[:cut], text[cut:2 * cut], text[2 * cut:]):
+            fh.write(part)
+            fh.flush()
+            time.sleep(1.5)  # a writer pausing longer than settle_seconds, file still open
+        assert uploads(ws) == 0 if (ws.state / "batcher.db").exists() else True
+    watch.wait_for("archived")
+    watch.wait_for(": accepted")
+    assert watch.stop() == 0
+    assert sorted(sent_rows(ws)) == sorted(f"{r};" for r in lines(300).splitlines())
+    assert uploads(ws) == 1
+    assert not list((ws.dir / "inbox" / "PROMO").iterdir())
+    archived = list((ws.dir / "archive").rglob("lenta.csv"))
+    assert len(archived) == 1 and archived[0].read_text(encoding="utf-8") == text
+
+
+def test_files_present_before_start_and_twenty_at_once_are_each_sent_once(tmp_path: Path, make_sim,
+                                                                          watches: list[Watch]) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim())
+    inbox = ws.dir / "inbox" / "PROMO"
+    for i in range(3):
+        (inbox / f"antes-{i}.csv").write_text("telefone;mensagem\n" + lines(5, 100 * i, f"a{i}"), encoding="utf-8")
+    watch = Watch(ws)
+    watches.append(watch)
+    watch.wait_for("archived", 3)
+    for i in range(20):
+        (inbox / f"lote-{i:02d}.csv").write_text("telefone;mensagem\n" + lines(5, 1000 + 10 * i, f"b{i}"),
+                                                encoding="utf-8")
+    watch.wait_for("archived", 23)
+    watch.wait_for(": accepted", 23)
+    assert watch.stop() == 0
+    assert uploads(ws) == 23 and len(ws.remote("success")) == 23
+    assert len(sent_rows(ws)) == 23 * 5 == len(set(sent_rows(ws)))
+    assert len(list((ws.dir / "archive").rglob("*.csv"))) == 23
+
+
+def test_sigterm_mid_upload_then_restart_sends_exactly_once(tmp_path: Path, make_sim,
+                                                             watches: list[Watch]) -> None:  # type: ignore[no-untyped-def]
+    # the simulator drops the connection after 300 kB: the upload is under way when SIGTERM comes
+    ws = workspace(tmp_path, make_sim(eof_grace=30.0, drop_after_bytes=300_000, drop_connections=1),
+                   extra="[sftp]\nretries = 5\n")
+    big = ws.dir / "inbox" / "PROMO" / "grande.csv"
+    big.write_text("telefone;mensagem;ref\n" + lines(20_000), encoding="utf-8")
+    watch = Watch(ws)
+    watches.append(watch)
+    watch.wait_for("uploading")
+    code = watch.stop(signal.SIGTERM, timeout=60)
+    assert code == 0, "\n".join(watch.log)
+    again = Watch(ws)
+    watches.append(again)
+    again.wait_for(": accepted")
+    assert again.stop() == 0
+    assert len(ws.remote("success")) == 1 and len(sent_rows(ws)) == 20_000 == len(set(sent_rows(ws)))
+
+
+@pytest.mark.parametrize("point", ["after_convert", "before_upload", "during_upload", "after_upload",
+                                   "before_archive", "polling"])
+def test_sigkill_of_watch_at_each_failpoint_then_restart_sends_exactly_once(
+    tmp_path: Path, make_sim, watches: list[Watch], point: str  # type: ignore[no-untyped-def]
+) -> None:
+    ws = workspace(tmp_path, make_sim(eof_grace=30.0))
+    drop = ws.dir / "inbox" / "PROMO" / "lista.csv"
+    drop.write_text("telefone;mensagem;ref\n" + lines(5000), encoding="utf-8")
+    killed = Watch(ws, env={"BATCHER_FAILPOINT": point})
+    watches.append(killed)
+    assert killed.proc.wait(timeout=60) == -signal.SIGKILL
+    killed.stop()
+    again = Watch(ws)
+    watches.append(again)
+    again.wait_for(": accepted")
+    again.wait_for("archived" if point != "polling" else "watching")
+    assert again.stop() == 0
+    assert len(ws.remote("success")) == 1, ws.remote("success")
+    assert sorted(sent_rows(ws)) == sorted(f"{r};" for r in lines(5000).splitlines())
+    assert not drop.exists() and len(list((ws.dir / "archive").rglob("lista.csv"))) == 1
+
+
+def test_two_runs_at_once_upload_each_drop_once(tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim())
+    for i in range(4):
+        (ws.dir / "inbox" / "PROMO" / f"l{i}.csv").write_text("telefone;mensagem\n" + lines(50, 100 * i, f"r{i}"),
+                                                             encoding="utf-8")
+    a = ws.batcher("run", wait=False)
+    b = ws.batcher("run", wait=False)
+    out_a = a.communicate(timeout=120)  # type: ignore[union-attr]
+    out_b = b.communicate(timeout=120)  # type: ignore[union-attr]
+    assert (a.returncode, b.returncode) == (0, 0), (out_a, out_b)  # type: ignore[union-attr]
+    assert uploads(ws) == 4 and len(ws.remote("success")) == 4
+    assert len(set(sent_rows(ws))) == 200
+    said = out_a[1] + out_b[1]
+    assert "the inbox is being processed by another batcher process" in said or said.count("archived") == 4
+
+
+def test_a_run_beside_a_watch_uploads_once(tmp_path: Path, make_sim, watches: list[Watch]) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim())
+    watch = Watch(ws)
+    watches.append(watch)
+    watch.wait_for("watching")
+    (ws.dir / "inbox" / "PROMO" / "junto.csv").write_text("telefone;mensagem\n" + lines(30), encoding="utf-8")
+    run = ws.batcher("run")
+    assert run.returncode == 0, run.stderr
+    # whichever took the drop, one of them saw it accepted (the other then has nothing to do)
+    deadline = time.monotonic() + 30
+    while batch_states(ws) != ["accepted"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert watch.stop() == 0
+    assert uploads(ws) == 1 and len(ws.remote("success")) == 1
+
+
+def test_an_all_invalid_drop_ends_in_rejected_with_its_errors_file(tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim())
+    (ws.dir / "inbox" / "PROMO" / "ruim.csv").write_text("telefone;mensagem\nabc;x\n5.5E+12;y\n", encoding="utf-8")
+    res = ws.batcher("run")
+    assert res.returncode == 3, res.stderr
+    rejected = ws.dir / "rejected"
+    assert (rejected / "ruim.csv").read_text(encoding="utf-8").startswith("telefone;mensagem")
+    errors = (rejected / "ruim.errors.csv").read_bytes().decode("utf-8-sig").splitlines()
+    assert errors[0].endswith("line;code;reason") and len(errors) == 3
+    assert "number_invalid" in errors[1] and "number_scientific_notation" in errors[2]
+    assert ws.remote("success") == [] and ws.remote("upload") == []
+    # the same content again is not mistaken for sent: it is refused again, never overwritten
+    (ws.dir / "inbox" / "PROMO" / "ruim.csv").write_text("telefone;mensagem\nabc;x\n5.5E+12;y\n", encoding="utf-8")
+    assert ws.batcher("run").returncode == 3
+    assert sorted(p.name for p in rejected.iterdir()) == ["ruim.2.csv", "ruim.2.errors.csv", "ruim.csv",
+                                                          "ruim.errors.csv"]
+
+
+def test_a_duplicate_drop_is_rejected_naming_the_batch_that_sent_it(tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim())
+    content = "telefone;mensagem\n" + lines(3)
+    (ws.dir / "inbox" / "PROMO" / "a.csv").write_text(content, encoding="utf-8")
+    assert ws.batcher("run").returncode == 0
+    (ws.dir / "inbox" / "PROMO" / "copia.csv").write_text(content, encoding="utf-8")
+    again = ws.batcher("run")
+    assert again.returncode == 3
+    note = (ws.dir / "rejected" / "copia.errors.csv").read_bytes().decode("utf-8-sig")
+    assert "already sent as batch 1" in note and ".01.txt" in note
+    assert len(ws.remote("success")) == 1
+
+
+def test_run_writes_reports_for_drops_whose_messages_changed(tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim(sent_delay=0.0, delivered_delay=0.0))
+    (ws.dir / "inbox" / "PROMO" / "r.csv").write_text("telefone;mensagem\n" + lines(4) + "abc;ruim\n",
+                                                       encoding="utf-8")
+    assert ws.batcher("run").returncode == 0
+    [report] = list((ws.dir / "reports").glob("r.d1.*.report.csv"))
+    rows = report.read_bytes().decode("utf-8-sig").splitlines()
+    assert len(rows) == 1 + 5 and sum(";delivered;" in r for r in rows) == 4 and sum(";refused;" in r for r in rows) == 1
+    # nothing changed since: the next run writes no new report
+    assert ws.batcher("run").returncode == 0
+    assert len(list((ws.dir / "reports").glob("r.d1.*"))) == 1
+    assert os.stat(report).st_mode & 0o077 == 0

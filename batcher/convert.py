@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,8 +29,8 @@ from typing import IO
 
 from .errors import InputError
 from .fsutil import ensure_private_dir
-from .ingest import open_table
-from .models import ColumnMap, Message, Rejection
+from .ingest import open_regular, open_table
+from .models import ColumnMap, Message, RawRow, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
 from .render import EOF_LINE, HEADER_LINE, FileLayout, render_line
 from .settings import Settings
@@ -95,11 +96,15 @@ class ConversionSummary:
 
 
 def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes: how a drop is recognised when it comes again."""
-    try:
-        return _sha256(path)
-    except OSError as exc:
-        raise InputError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    """SHA-256 of the file's bytes: how a drop is recognised when it comes again.
+
+    Only a regular file is read (`ingest.open_regular`): a FIFO or a device named like
+    a drop is refused before the first byte, instead of hashing for ever."""
+    with open_regular(path) as fh:
+        try:
+            return _sha256_of(fh)
+        except OSError as exc:
+            raise InputError(path, f"cannot read the file ({exc.strerror or exc})") from None
 
 
 def rejected_file_name(source: Path) -> str:
@@ -147,6 +152,7 @@ def convert_drop(
         summary.kind, summary.encoding = table.kind, table.encoding
         summary.delimiter, summary.sheet = table.delimiter, table.sheet
         validator = Validator(policy, table.columns, drop_key or digest[:12])
+        checker = validator if table.screen is None else _Screened(table.screen, validator)
         files = _FileRotator(out_dir, namer, layout, max_rows) if out_dir is not None else None
         rejects = _RejectWriter(
             (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None,
@@ -155,7 +161,7 @@ def convert_drop(
         )
         try:
             with _cyclic_gc_paused():
-                _pump(table.rows, validator, summary, files, rejects, on_message, progress, keep_rejections)
+                _pump(table.rows, checker, summary, files, rejects, on_message, progress, keep_rejections)
         except BaseException:
             if files is not None:
                 files.abort()
@@ -168,9 +174,22 @@ def convert_drop(
     return summary
 
 
+class _Screened:
+    """A validator behind the reader's screen (`Table.screen`): a row the reader refuses
+    (bytes that do not decode) never reaches validation."""
+
+    def __init__(self, screen: Callable[[RawRow], Rejection | None], validator: Validator):
+        self.screen = screen
+        self.validator_check = validator.check
+
+    def check(self, row: RawRow) -> Message | Rejection:
+        refused = self.screen(row)
+        return refused if refused is not None else self.validator_check(row)
+
+
 def _pump(
     rows: Iterator,
-    validator: Validator,
+    validator: Validator | _Screened,
     summary: ConversionSummary,
     files: _FileRotator | None,
     rejects: _RejectWriter,
@@ -305,7 +324,7 @@ class _RejectWriter:
         if self.out is None:
             self._open(len(rej.cells))
         assert self.out is not None
-        cells = list(rej.cells) + [""] * (self.width - len(rej.cells))
+        cells = [_encodable(c) for c in rej.cells] + [""] * (self.width - len(rej.cells))
         self.out.writerow([*cells, rej.line, rej.code, rej.reason])
 
     def _open(self, first_width: int) -> None:
@@ -330,6 +349,15 @@ class _RejectWriter:
             self.out = None
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(cell: str) -> str:
+    """A refused cell as UTF-8 can hold it: a lone surrogate (from a damaged file or a
+    spreadsheet's `_xD800_` escape) is shown as U+FFFD instead of failing the write."""
+    return cell if cell.isascii() else _LONE_SURROGATE.sub("\ufffd", cell)
+
+
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for the row loop.
@@ -350,8 +378,12 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
+        return _sha256_of(fh)
+
+
+def _sha256_of(fh: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := fh.read(HASH_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()

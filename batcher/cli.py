@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
-from .errors import BatcherError, InputError, exit_code_for
+from .errors import BatcherError, ConfigError, InputError, PlatformUnreachable, exit_code_for
 from .settings import Settings, load_settings
 from .sim.outcomes import OUTCOMES_HELP as SIM_OUTCOMES_HELP
 
@@ -139,23 +140,12 @@ def _convert_one(
     sheet: str | None,
 ) -> int:
     """Convert (or dry-run) one drop; returns its exit code. Whole-file errors are printed."""
-    from .convert import convert_drop
+    from .convert import LocalNamer, convert_drop
     from .inbox import project_for
     from .present import print_conversion
-    from .render import batch_file_name
-    from .sequence import next_sequence
 
     proj = project_for(source, settings, project)
-    day = _today(settings)
-    namer = None
-    if out_dir is not None:
-        taken: list[str] = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
-
-        def namer(index: int) -> str:
-            name = batch_file_name(proj, day, next_sequence(taken, proj, day))
-            taken.append(name)
-            return name
-
+    namer = LocalNamer(out_dir, proj, _today(settings)) if out_dir is not None else None
     try:
         summary = convert_drop(
             source, project=proj, settings=settings, out_dir=out_dir, namer=namer, sheet=sheet
@@ -426,7 +416,39 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except (ConnectionError, TimeoutError, socket.gaierror) as exc:
+        # the last resort: adapters translate these; one that slipped through still
+        # means the platform could not be reached
+        _report_stray(exc, f"network error: {_os_text(exc)}")
+        sys.exit(PlatformUnreachable.exit_code)
+    except OSError as exc:
+        # the last resort for the environment (a path that is not what it should be,
+        # permissions, a full disk): the path and the reason, never a traceback
+        _report_stray(exc, _os_text(exc))
+        sys.exit(ConfigError.exit_code)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line (-v for the traceback)
+        _report_stray(exc, f"unexpected error ({type(exc).__name__}: {exc}); this is a bug in batcher", bug=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _os_text(exc: OSError) -> str:
+    """``PATH: reason`` for an OSError (both paths for a rename), else the reason."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None and exc.filename2 is not None:
+        return f"{exc.filename} -> {exc.filename2}: {reason}"
+    if exc.filename is not None:
+        return f"{exc.filename}: {reason}"
+    return reason
+
+
+def _report_stray(exc: BaseException, message: str, *, bug: bool = False) -> None:
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)
+    if verbose:
+        log.error("%s", message, exc_info=exc)
+    else:
+        hint = " (run with -v for the traceback)" if bug else ""
+        click.echo(f"error: {message}{hint}", err=True)
 
 
 __all__ = ["Settings", "cli", "config_option", "main"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..models import ColumnMap
+from ..phones import show_value
 
 __all__ = ["ALIASES", "find_columns", "normalise_name"]
 
@@ -44,6 +45,17 @@ def _accepted(field: str) -> str:
     return ", ".join(_SHOWN[field])
 
 
+MAX_CELLS_SHOWN = 8
+
+
+def _cells(cells: Sequence[str]) -> str:
+    """Header cells for a message: each a short quoted prefix (`show_value`), at most
+    MAX_CELLS_SHOWN of them."""
+    shown = ", ".join(show_value(c) for c in cells[:MAX_CELLS_SHOWN])
+    more = len(cells) - MAX_CELLS_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
 def find_columns(first: Sequence[str], *, path: Path, line: int) -> tuple[ColumnMap, bool]:
     """The column map for a drop whose first non-blank record is `first` (found on `line`).
 
@@ -66,7 +78,7 @@ def find_columns(first: Sequence[str], *, path: Path, line: int) -> tuple[Column
             shown = first[0] if first else ""
             raise InputError(
                 path,
-                f"no text column: the first row has a single column ({shown!r}) and no header; "
+                f"no text column: the first row has a single column ({show_value(shown)}) and no header; "
                 "expected number and text columns (and optionally a correlationId), "
                 f"or a header naming them (number: {_accepted('number')}; text: {_accepted('text')})",
                 line=line,
@@ -74,7 +86,7 @@ def find_columns(first: Sequence[str], *, path: Path, line: int) -> tuple[Column
         if first[0].strip() and not any(ch.isdigit() for ch in first[0]):
             # A number column without a single digit: this is a header we do not know,
             # and guessing positions would reject every row or send to the wrong column.
-            cells = ", ".join(repr(c) for c in first)
+            cells = _cells(first)
             raise InputError(
                 path,
                 f"the first row looks like a header but names no known column: found {cells}; "
@@ -85,7 +97,7 @@ def find_columns(first: Sequence[str], *, path: Path, line: int) -> tuple[Column
         return ColumnMap(number=0, text=1, correlation_id=2 if len(first) > 2 else None), False
 
     header = tuple(first)
-    cells = ", ".join(repr(c) for c in header)
+    cells = _cells(header)
     correlation = found.get("correlationId")
     if correlation is not None and len(correlation) > 1:
         rank = ALIASES["correlationId"].index
@@ -94,7 +106,7 @@ def find_columns(first: Sequence[str], *, path: Path, line: int) -> tuple[Column
             found["correlationId"] = ranked[:1]
     for field, indexes in found.items():
         if len(indexes) > 1:
-            twice = ", ".join(repr(header[i]) for i in indexes)
+            twice = _cells([header[i] for i in indexes])
             raise InputError(
                 path,
                 f"the header names the {field} column more than once ({twice}); "

@@ -18,6 +18,7 @@ from python_calamine import CalamineSheet, CalamineWorkbook, SheetVisibleEnum
 
 from ..errors import InputError
 from ..models import RawRow
+from ..phones import show_value
 from .columns import find_columns
 from .table import Table
 
@@ -54,16 +55,16 @@ def open_sheet(path: Path, kind: str, sheet: str | None) -> Table:
         try:
             data = workbook.get_sheet_by_name(name)
         except Exception as exc:
-            raise InputError(path, f"cannot read spreadsheet: sheet {name!r}: {_describe(exc)}") from exc
+            raise InputError(path, f"cannot read spreadsheet: sheet {show_value(name)}: {_describe(exc)}") from exc
     finally:
         workbook.close()  # the sheet's cells are already loaded
 
     if data.start is None:
-        raise InputError(path, f"sheet {name!r} is empty")
+        raise InputError(path, f"sheet {show_value(name)} is empty")
     rows = _rows(data)
     first: RawRow | None = next(rows, None)
     if first is None:
-        raise InputError(path, f"sheet {name!r} is empty")
+        raise InputError(path, f"sheet {show_value(name)} is empty")
     columns, is_header = find_columns(first.cells, path=path, line=first.line)
     stream = rows if is_header else _prepend(first, rows)
     return Table(path=path, kind=kind, columns=columns, rows=stream, sheet=name)
@@ -102,8 +103,9 @@ def _choose_sheet(workbook: CalamineWorkbook, sheet: str | None, path: Path) -> 
         return sheet
     if sheet.strip().isdigit() and 1 <= int(sheet) <= len(names):
         return names[int(sheet) - 1]
-    listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names, 1))
-    raise InputError(path, f"no sheet {sheet!r}; the sheets are {listed}")
+    listed = ", ".join(f"{i}: {show_value(n)}" for i, n in enumerate(names[:20], 1))
+    more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+    raise InputError(path, f"no sheet {show_value(sheet)}; the sheets are {listed}{more}")
 
 
 def _describe(exc: BaseException) -> str:

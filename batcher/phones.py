@@ -25,6 +25,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType
 
 __all__ = [
+    "MAX_SHOWN",
     "NUMBER_INVALID",
     "NUMBER_MISSING",
     "NUMBER_NOT_MOBILE",
@@ -32,7 +33,6 @@ __all__ = [
     "REASONS",
     "PhoneError",
     "PhoneNormalizer",
-    "MAX_SHOWN",
     "show_value",
 ]
 

@@ -428,3 +428,13 @@ def test_a_huge_header_is_quoted_short(work: Path) -> None:
     res = run(work, "convert", "wide.csv", "-o", "out")
     out = refused(res, 3, "wide.csv, line 1", "and 192 more")
     assert len(res.stderr) < 2000 and "x" * 40 not in out
+
+
+def test_every_rejection_code_is_in_the_readme_table() -> None:
+    from batcher.validate import RejectCode
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Row rules and rejection codes", 1)[1].split("\n\n", 3)[2]
+    missing = [code.value for code in RejectCode if code.value not in table and
+               code.value.replace("correlation_id_", "_") not in table]
+    assert missing == []

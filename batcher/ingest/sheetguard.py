@@ -194,6 +194,8 @@ def _check_shared_strings(path: Path, zf: zipfile.ZipFile) -> None:
             continue
         with zf.open(info) as fh:
             head = fh.read(1 << 20)
+        if _utf16(head):
+            head = head.decode("utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le", "ignore").encode()
         start = head.find(b"sst")
         end = head.find(b">", start) if start >= 0 else -1
         if start >= 0 and end < 0:
@@ -306,6 +308,12 @@ def _check_xlsx_sheet(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, sh
         raise _too_big(path, sheet, extent)
 
 
+def _utf16(head: bytes) -> bool:
+    """XML in UTF-16 (a BOM, or NUL bytes among the first characters): the byte
+    patterns cannot see it, so it takes the XML parser."""
+    return head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:64]
+
+
 def _fast_pass(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
     """True when every cell tag is canonical and within A1:P999999 (no closer look needed).
 
@@ -316,6 +324,8 @@ def _fast_pass(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
     previous = b""
     for piece in _inflate(zf, info):
         if not previous:
+            if _utf16(piece):
+                return False
             head = re.sub(rb"<[?!][^>]*>", b"", piece[:4096])
             root = re.search(rb"<([A-Za-z_][\w.\-]*)[\s>/]", head)
             if root is None or b":" in root.group(1):
@@ -341,8 +351,8 @@ def _fast_pass(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
 def _canonical_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Extent | None:
     """The exact extent when every cell tag is canonical (any ref); None otherwise."""
     extent = _Extent()
-    for piece in _tag_chunks(_inflate(zf, info)):
-        if _PREFIXED.search(piece) is not None:
+    for number, piece in enumerate(_tag_chunks(_inflate(zf, info))):
+        if (number == 0 and _utf16(piece)) or _PREFIXED.search(piece) is not None:
             return None
         found = _CANONICAL.findall(piece)
         if not found:

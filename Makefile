@@ -31,6 +31,8 @@ check: lint test
 bench: $(STAMP)
 	$(PY) bench/convert.py
 	$(PY) bench/upload.py
+	$(PY) bench/reconcile.py
+	$(PY) bench/ratelimit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

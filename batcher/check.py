@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BatcherError, ConfigError
+from .privacy import loose_folders, loose_secrets
 from .settings import Settings
-from .status_api import StatusApi
+from .status import HostRateLimiter, StatusClient
 from .transport import SftpTransport
 
 __all__ = ["CheckResult", "run_checks"]
@@ -50,7 +51,8 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
     else:
         record(CheckResult("sftp settings", True, f"{target}, upload mode {sftp.upload_mode}"))
 
-    transport = SftpTransport(sftp, password)
+    # a diagnostic reports at once: no reconnect attempts, no backoff
+    transport = SftpTransport(sftp.model_copy(update={"retries": 0}), password)
     try:
         try:
             transport.connect()
@@ -82,6 +84,17 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
     finally:
         transport.close()
 
+    secrets = loose_secrets(settings)
+    if secrets:
+        record(CheckResult("secret files", False, "; ".join(e.message() for e in secrets), 2))
+    else:
+        record(CheckResult("secret files", True, "readable by their owner only"))
+    folders = loose_folders(settings)
+    if folders:
+        record(CheckResult("data at rest", False, "; ".join(e.message() for e in folders), 2))
+    else:
+        record(CheckResult("data at rest", True, "state, reports, archive and rejected folders are private"))
+
     api = settings.api
     try:
         token = settings.api_token()
@@ -91,7 +104,9 @@ def run_checks(settings: Settings, *, on_result: Callable[[CheckResult], None] |
     if not api.username or not token:
         record(CheckResult("status API", False, "[api] username and token (or token_file) must be set", 2))
         return results
-    with StatusApi(api, token, retries=1) as client:
+    # a diagnostic reports at once: no retries (the limiter still keeps the host's rate)
+    limiter = HostRateLimiter.for_settings(settings)
+    with StatusClient(api, token, limiter=limiter, retries=0) as client:
         try:
             client.probe()
         except BatcherError as exc:

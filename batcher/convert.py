@@ -30,7 +30,7 @@ from typing import IO
 
 from .errors import ConfigError, InputError
 from .fsutil import ensure_private_dir, open_private
-from .ingest import open_regular, open_table
+from .ingest import ColumnChoice, open_regular, open_table
 from .models import ColumnMap, Message, RawRow, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
 from .render import EOF_LINE, HEADER_LINE, FileLayout, batch_file_name, parse_batch_name, render_line
@@ -55,6 +55,8 @@ PROGRESS_EVERY = 10_000
 Namer = Callable[[int], str]
 #: called for each accepted message with the index of the file it was written to
 MessageSink = Callable[[int, Message], None]
+#: called for each refused row, with the drop's column map (which cell is the number...)
+RejectionSink = Callable[[Rejection, ColumnMap], None]
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class ConversionSummary:
     files: list[WrittenFile] = field(default_factory=list)
     rejected_file: Path | None = None
     first_rejections: list[Rejection] = field(default_factory=list)
+    columns: ColumnMap | None = None
 
     @property
     def rejected_total(self) -> int:
@@ -159,6 +162,12 @@ class LocalNamer:
             self.next = max(self.next, parsed[2] + 1)
 
 
+def local_namer(out_dir: Path, project: str, day: date) -> LocalNamer:
+    """Names for `batcher convert -o DIR`: sequence numbers local to DIR, allocated above
+    the platform files already there, each claimed exclusively (see `LocalNamer`)."""
+    return LocalNamer(out_dir, project, day)
+
+
 def convert_drop(
     source: Path,
     *,
@@ -168,15 +177,18 @@ def convert_drop(
     namer: Namer | None = None,
     rejected_dir: Path | None = None,
     sheet: str | None = None,
+    columns: ColumnChoice | None = None,
     drop_key: str | None = None,
     digest: str | None = None,
     on_message: MessageSink | None = None,
+    on_rejection: RejectionSink | None = None,
     progress: Callable[[int], None] | None = None,
     keep_rejections: int = 20,
 ) -> ConversionSummary:
     """Convert one drop.
 
     `out_dir=None` is a dry run: everything is validated and counted, nothing written.
+    `columns` names columns explicitly (default: the `[columns]` section of `settings`).
     `namer(i)` names output file i (required when writing). `drop_key` seeds generated
     correlationIds (default: the first 12 hex digits of the content hash), so the same
     drop always yields the same ids. Raises `InputError` when the file as a whole
@@ -196,9 +208,10 @@ def convert_drop(
     if out_dir is not None and namer is None:
         raise ValueError("namer is required when writing files")
 
-    with open_table(source, sheet=sheet) as table:
+    with open_table(source, sheet=sheet, columns=columns or ColumnChoice.from_settings(settings)) as table:
         summary.kind, summary.encoding = table.kind, table.encoding
         summary.delimiter, summary.sheet = table.delimiter, table.sheet
+        summary.columns = table.columns
         validator = Validator(policy, table.columns, drop_key or digest[:12])
         checker = validator if table.screen is None else _Screened(table.screen, validator)
         files = _FileRotator(out_dir, namer, layout, max_rows) if out_dir is not None else None
@@ -209,7 +222,8 @@ def convert_drop(
         )
         try:
             with _cyclic_gc_paused():
-                _pump(table.rows, checker, summary, files, rejects, on_message, progress, keep_rejections)
+                _pump(table.rows, checker, summary, files, rejects, on_message, progress, keep_rejections,
+                      on_rejection, table.columns)
         except BaseException:
             if files is not None:
                 files.abort()
@@ -244,6 +258,8 @@ def _pump(
     on_message: MessageSink | None,
     progress: Callable[[int], None] | None,
     keep_rejections: int,
+    on_rejection: RejectionSink | None = None,
+    columns: ColumnMap | None = None,
 ) -> None:
     # the hot loop of a million-row drop: locals only, no call layer that can be avoided
     check = validator.check
@@ -281,6 +297,8 @@ def _pump(
             if len(summary.first_rejections) < keep_rejections:
                 summary.first_rejections.append(result)
             rejects.write(result)
+            if on_rejection is not None:
+                on_rejection(result, columns)  # type: ignore[arg-type]
         if progress is not None and read % PROGRESS_EVERY == 0:
             progress(read)
     if files is not None and write_line is not None:

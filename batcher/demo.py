@@ -14,17 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 
 from .errors import DuplicateDropError
 from .pipeline import Delivery, exit_code_for_batches
-from .present import print_batches, print_conversion
 from .settings import load_settings
 from .store import Store
 from .transport import SftpTransport
 
 if TYPE_CHECKING:
+    from .cli.output import Output
     from .sim import SimConfig, Simulator
 
 __all__ = ["DEMO_MARKER", "run_demo"]
@@ -51,11 +50,12 @@ AVISOS = "".join(
 )
 
 
-def run_demo(workdir: Path, *, console: Console | None = None, echo: Callable[[str], None] | None = None) -> int:
+def run_demo(workdir: Path, *, output: Output, echo: Callable[[str], None] | None = None) -> int:
     """Run the demo in `workdir` (wiped first if an earlier demo made it). Returns the exit code."""
+    from .cli.present import print_batches
     from .sim import SimConfig, Simulator
 
-    console = console or Console(highlight=False)
+    console = output
     say = echo or console.print
     _prepare(workdir)
     config = SimConfig(
@@ -90,14 +90,12 @@ def run_demo(workdir: Path, *, console: Console | None = None, echo: Callable[[s
         with Store.open(settings.paths.state_dir) as store, SftpTransport(
             settings.sftp, settings.sftp_password()
         ) as transport:
-            delivery = Delivery(settings, store, transport, notify=lambda m: say(escape(f"   {m}")))
+            delivery = Delivery(settings, store, transport, emit=output.emit)
             ids: list[int] = []
             results = []
             for drop in (clientes, avisos):
                 say(f"\n[bold]3. batcher push {drop.name}[/bold]")
                 result = delivery.push(drop, project="DEMO")
-                assert result.summary is not None
-                print_conversion(console, result.summary)
                 results.append(result)
                 ids.extend(b.id for b in result.batches)
             say("\n[bold]4. Waiting for the platform[/bold] to move the files to success/ or error/")

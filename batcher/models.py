@@ -14,15 +14,21 @@ from .errors import StateError
 
 __all__ = [
     "BATCH_TRANSITIONS",
+    "DROP_TRANSITIONS",
+    "FINAL_BATCH_STATES",
+    "FINAL_MESSAGE_STATES",
     "MESSAGE_TRANSITIONS",
     "BatchState",
     "ColumnMap",
+    "DropState",
     "Encoding",
     "Message",
+    "MessageChange",
     "MessageState",
     "RawRow",
     "Rejection",
     "check_batch_transition",
+    "check_drop_transition",
     "check_message_transition",
 ]
 
@@ -53,6 +59,23 @@ class ColumnMap:
     text: int
     correlation_id: int | None = None
     header: tuple[str, ...] | None = None  # the header row as found, if there was one
+    #: how each column was found: (field, "option" | "name" | "word" | "position"), for the summary
+    chosen: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def describe(self) -> str:
+        """`number 'Celular do cliente' (column 2, by a word of its name), text ...`."""
+        how_shown = {"option": "as asked", "name": "by its name", "word": "by a word of its name",
+                     "position": "by position"}
+        how = dict(self.chosen)
+        parts = []
+        for name, index in (("number", self.number), ("text", self.text), ("correlationId", self.correlation_id)):
+            if index is None:
+                parts.append(f"{name}: none (generated)")
+                continue
+            label = f" {self.header[index]!r}" if self.header and index < len(self.header) else ""
+            by = f", {how_shown[how[name]]}" if name in how else ""
+            parts.append(f"{name}{label} (column {index + 1}{by})")
+        return "; ".join(parts)
 
 
 class Message(NamedTuple):
@@ -76,6 +99,29 @@ class Rejection:
     code: str
     reason: str
     cells: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class MessageChange:
+    """A decided change of one message's state, with what the platform said (None: not
+    said; a stored value is then kept). `cause` says why: ``status`` (a status from the
+    API), ``carrier`` (a carrier without delivery reports), ``window`` (no delivery report
+    within api.delivery_window), ``retention`` (no status within the 3-day retention),
+    ``file_rejected`` (its file went to error/)."""
+
+    message_id: int  # the store's row id
+    old: MessageState
+    new: MessageState
+    cause: str
+    platform_id: str | None = None
+    sent_status_code: int | None = None
+    sent_status: str | None = None
+    sent_at: str | None = None  # ISO 8601 UTC
+    delivered_status_code: int | None = None
+    delivered_status: str | None = None
+    delivered_at: str | None = None
+    carrier_id: str | None = None
+    carrier_name: str | None = None
 
 
 class BatchState(enum.StrEnum):
@@ -105,7 +151,14 @@ BATCH_TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
 
 
 class MessageState(enum.StrEnum):
-    """One message's lifecycle (SPEC 4.1)."""
+    """One message's lifecycle (SPEC 4.1):
+
+        pending -> sent -> delivered | not_delivered | sent_final
+        pending -> rejected     a sent status other than 2 (with its code and name)
+        pending -> sent_final   sent 2 by a carrier without delivery reports (Oi, Sercomtel)
+        pending -> expired      no status at all within the platform's 3-day retention
+        pending -> not_sent     its file was moved to error/ by the platform
+    """
 
     PENDING = "pending"
     SENT = "sent"
@@ -114,6 +167,7 @@ class MessageState(enum.StrEnum):
     REJECTED = "rejected"
     SENT_FINAL = "sent_final"
     EXPIRED = "expired"
+    NOT_SENT = "not_sent"
 
 
 MESSAGE_TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
@@ -122,6 +176,7 @@ MESSAGE_TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
             MessageState.SENT,
             MessageState.REJECTED,
             MessageState.EXPIRED,
+            MessageState.NOT_SENT,
             # the first status seen may already carry the delivery report
             MessageState.DELIVERED,
             MessageState.NOT_DELIVERED,
@@ -136,6 +191,33 @@ MESSAGE_TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
     MessageState.REJECTED: frozenset(),
     MessageState.SENT_FINAL: frozenset(),
     MessageState.EXPIRED: frozenset(),
+    MessageState.NOT_SENT: frozenset(),
+}
+
+
+class DropState(enum.StrEnum):
+    """One input file's lifecycle:
+
+        new -> converted -> reported     a push recorded it, then told the user its outcome
+        new -> rejected                  refused as a whole (no valid row): nothing was sent
+        converted | reported -> superseded   replaced by a --force resend (kept for the audit)
+
+    Until a push has reported, pushing the same content again resumes it; afterwards the
+    same content is a duplicate (unless --force)."""
+
+    NEW = "new"
+    CONVERTED = "converted"
+    REPORTED = "reported"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+DROP_TRANSITIONS: dict[DropState, frozenset[DropState]] = {
+    DropState.NEW: frozenset({DropState.CONVERTED, DropState.REJECTED}),
+    DropState.CONVERTED: frozenset({DropState.REPORTED, DropState.SUPERSEDED}),
+    DropState.REPORTED: frozenset({DropState.SUPERSEDED}),
+    DropState.REJECTED: frozenset(),
+    DropState.SUPERSEDED: frozenset(),
 }
 
 FINAL_BATCH_STATES = frozenset({BatchState.ACCEPTED, BatchState.FILE_REJECTED})
@@ -145,6 +227,11 @@ FINAL_MESSAGE_STATES = frozenset(s for s, nxt in MESSAGE_TRANSITIONS.items() if 
 def check_batch_transition(old: BatchState, new: BatchState) -> None:
     if new not in BATCH_TRANSITIONS[old]:
         raise StateError(f"illegal batch transition {old.value} -> {new.value}")
+
+
+def check_drop_transition(old: DropState, new: DropState) -> None:
+    if new not in DROP_TRANSITIONS[old]:
+        raise StateError(f"illegal drop transition {old.value} -> {new.value}")
 
 
 def check_message_transition(old: MessageState, new: MessageState) -> None:

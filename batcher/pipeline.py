@@ -22,30 +22,31 @@ Polling lists `success` and `error` once per round for all outstanding batches.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import shutil
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from .clock import SYSTEM_CLOCK, Clock
 from .convert import ConversionSummary, content_hash, convert_drop
 from .errors import DuplicateDropError, InputError, RemoteError
+from .events import BatchChanged, DropConverted, Emit, Note, UploadProgress, ignore
 from .failpoints import failpoint
-from .models import BatchState, Message
+from .fsutil import ensure_private_dir
+from .ingest import ColumnChoice
+from .models import BatchState, ColumnMap, DropState, Message, MessageChange, MessageState, Rejection
 from .render import batch_file_name
 from .sequence import next_sequence, yyyymmdd
 from .settings import Settings
-from .store import DROP_CONVERTED, DROP_REPORTED, BatchRecord, DropRecord, Store
+from .store import BatchRecord, DropRecord, Store
 from .transport import RemoteFile, SftpTransport
 
-__all__ = ["Delivery", "PushResult", "exit_code_for_batches"]
-
-log = logging.getLogger(__name__)
+__all__ = ["Delivery", "PushResult", "exit_code_for_batches", "refused_as_a_whole"]
 
 OUTSTANDING = (BatchState.UPLOADED, BatchState.STUCK)
 MESSAGE_CHUNK = 5_000
+REFUSAL_CHUNK = 5_000
 MAX_RESENDS = 3  # fresh names for one batch whose partial copies the platform rejected
 
 Notify = Callable[[str], None]
@@ -82,22 +83,24 @@ class Delivery:
         store: Store,
         transport: SftpTransport,
         *,
-        notify: Notify | None = None,
-        progress: Progress | None = None,
-        now: Callable[[], datetime] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        emit: Emit = ignore,
+        clock: Clock = SYSTEM_CLOCK,
     ):
         self.settings = settings
         self.store = store
         self.transport = transport
-        self.notify = notify or (lambda msg: log.info("%s", msg))
-        self.progress = progress
-        self.now = now or (lambda: datetime.now(UTC))
-        self.sleep = sleep
+        self.emit = emit
+        self.clock = clock
         self.sftp = settings.sftp
         self.batch_dir = settings.state_path("batches")
         self.error_dir = settings.state_path("errors")
         self.staging_dir = settings.state_path("staging")
+
+    def notify(self, text: str) -> None:
+        self.emit(Note(text))
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     # -- push: ingest, record, upload ---------------------------------------------------
 
@@ -108,17 +111,27 @@ class Delivery:
         project: str,
         force: bool = False,
         sheet: str | None = None,
+        columns: ColumnChoice | None = None,
+        origin: str = "push",
         on_rows: Callable[[int], None] | None = None,
     ) -> PushResult:
-        """Convert and record one drop, then upload its batches (no waiting)."""
+        """Convert and record one drop, then upload its batches (no waiting). The
+        conversion summary is emitted (`DropConverted`) before the first byte leaves.
+
+        Raises `DuplicateDropError` for content already sent and reported, and
+        `InputError` for a drop refused as a whole (a drop whose rows were all refused is
+        recorded as `rejected` first, with its refused rows)."""
         digest = content_hash(source)
         with self.store.lock():
             earlier = None if force else self.store.find_drop(project, digest)
             if earlier is not None:
                 result = self._resume_or_refuse(source, project, earlier)
             else:
-                result = self._record_drop(source, project, digest, force=force, sheet=sheet, on_rows=on_rows)
+                result = self._record_drop(source, project, digest, force=force, sheet=sheet,
+                                           columns=columns, origin=origin, on_rows=on_rows)
                 failpoint("after_convert")
+                assert result.summary is not None
+                self.emit(DropConverted(result.summary, result.drop.id))
             result.batches = self.upload_pending(b.id for b in result.batches)
         return result
 
@@ -127,7 +140,7 @@ class Delivery:
         otherwise that push died (crash, lost network) and this one finishes it."""
         batches = self.store.batches(drop_id=drop.id)
         names = ", ".join(f"{b.remote_name} (batch {b.id}, {b.state.value})" for b in batches) or "no batch"
-        if drop.status == DROP_REPORTED:
+        if drop.status == DropState.REPORTED:
             raise DuplicateDropError(
                 source,
                 f"the same content was already sent for project {project} on {drop.created_at[:10]} "
@@ -141,7 +154,9 @@ class Delivery:
     def mark_reported(self, results: Iterable[PushResult]) -> None:
         """The user has been told how these pushes ended: the same content is now a duplicate."""
         for result in results:
-            self.store.set_drop_status(result.drop.id, DROP_REPORTED)
+            current = self.store.drop(result.drop.id)
+            if current is not None and current.status == DropState.CONVERTED:
+                self.store.set_drop_state(result.drop.id, DropState.REPORTED)
 
     def _record_drop(
         self,
@@ -151,20 +166,25 @@ class Delivery:
         *,
         force: bool,
         sheet: str | None,
+        columns: ColumnChoice | None,
+        origin: str,
         on_rows: Callable[[int], None] | None,
     ) -> PushResult:
         day = self._today()
         remote_names = self._remote_names()
         staging = self.staging_dir / digest[:16]
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        self.batch_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(staging)
+        ensure_private_dir(self.batch_dir)
         store = self.store
+        refused_all: InputError | None = None
         try:
             with store.transaction():
                 drop = store.add_drop(project, digest, str(source.resolve()), source.name, force=force)
+                store.set_drop_files(drop.id, origin=origin)
                 batch_ids: list[int] = []
                 pending: list[list[Message]] = []
+                refusals: list[tuple[int, str, str, str | None, str | None, str | None, tuple[str, ...]]] = []
 
                 def namer(index: int) -> str:
                     seq = next_sequence(remote_names, project, day, floor=store.highest_seq(project, yyyymmdd(day)))
@@ -183,6 +203,12 @@ class Delivery:
                         store.add_messages(batch_ids[index], chunk)
                         chunk.clear()
 
+                def on_rejection(rej: Rejection, cols: ColumnMap) -> None:
+                    refusals.append(_refusal_row(rej, cols))
+                    if len(refusals) >= REFUSAL_CHUNK:
+                        store.add_refusals(drop.id, refusals)
+                        refusals.clear()
+
                 # generated correlationIds must differ between a drop and its forced resend
                 key = digest[:12] if drop.generation == 0 else f"{digest[:10]}g{drop.generation}"
                 summary = convert_drop(
@@ -191,33 +217,43 @@ class Delivery:
                     settings=self.settings,
                     out_dir=staging,
                     namer=namer,
-                    rejected_dir=self.settings.state_path("rejected", str(drop.id)),
+                    rejected_dir=ensure_private_dir(self.settings.state_path("rejected", str(drop.id))),
                     sheet=sheet,
+                    columns=columns,
                     drop_key=key,
                     digest=digest,
                     on_message=on_message,
+                    on_rejection=on_rejection,
                     progress=on_rows,
                 )
                 for index, chunk in enumerate(pending):
                     if chunk:
                         store.add_messages(batch_ids[index], chunk)
-                if summary.accepted == 0:
-                    reason = "no data rows" if summary.rows_read == 0 else "no valid row"
-                    raise InputError(source, f"input rejected as a whole: {reason}")
-                kept = []
-                for batch_id, written in zip(batch_ids, summary.files, strict=True):
-                    final = self.batch_dir / written.name
-                    written.path.replace(final)
-                    kept.append(dataclasses.replace(written, path=final))
-                    store.update_batch_file(batch_id, size=written.size, sha256=written.sha256, rows=written.rows)
-                summary.files = kept
+                store.add_refusals(drop.id, refusals)
+                if summary.rejected_file is not None:
+                    store.set_drop_files(drop.id, refused_file=str(summary.rejected_file))
                 store.update_drop_counts(
                     drop.id,
                     rows_read=summary.rows_read,
                     rows_accepted=summary.accepted,
                     rows_rejected=summary.rejected_total,
-                    status=DROP_CONVERTED,
+                    status=DropState.NEW.value,
                 )
+                if summary.accepted == 0:
+                    # kept, not rolled back: its refused rows are data, and its id and
+                    # files are never given to another drop
+                    refused_all = InputError(source, refused_as_a_whole(summary))
+                    store.set_drop_state(drop.id, DropState.REJECTED, detail=refused_all.reason)
+                else:
+                    kept = []
+                    for batch_id, written in zip(batch_ids, summary.files, strict=True):
+                        final = self.batch_dir / written.name
+                        written.path.replace(final)
+                        kept.append(dataclasses.replace(written, path=final))
+                        store.update_batch_file(batch_id, size=written.size, sha256=written.sha256,
+                                                rows=written.rows)
+                    summary.files = kept
+                    store.set_drop_state(drop.id, DropState.CONVERTED)
                 store.add_event(
                     "drop_converted",
                     drop_id=drop.id,
@@ -231,6 +267,10 @@ class Delivery:
                 )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if refused_all is not None:
+            refused_all.summary = summary  # type: ignore[attr-defined]
+            refused_all.drop_id = drop.id  # type: ignore[attr-defined]
+            raise refused_all
         batches = [b for b in (store.get_batch(i) for i in batch_ids) if b is not None]
         drop_now = store.drop(drop.id) or drop
         return PushResult(source, project, drop_now, batches, summary=summary)
@@ -280,8 +320,7 @@ class Delivery:
 
     def _send(self, batch: BatchRecord, local: Path, *, attempt: int = 0) -> None:
         def progress(sent: int, total: int) -> None:
-            if self.progress is not None:
-                self.progress(batch.remote_name, sent, total)
+            self.emit(UploadProgress(batch.remote_name, sent, total))
             if sent * 2 >= total:
                 failpoint("during_upload")
 
@@ -301,8 +340,8 @@ class Delivery:
             )
             return
         failpoint("after_upload")
-        self.store.set_batch_state(batch.id, BatchState.UPLOADED, remote_dir=self.sftp.upload_dir)
-        self.notify(f"uploaded {batch.remote_name}")
+        uploaded = self.store.set_batch_state(batch.id, BatchState.UPLOADED, remote_dir=self.sftp.upload_dir)
+        self.emit(BatchChanged(uploaded))
 
     def _recover(self, batch: BatchRecord, listings: dict[str, dict[str, RemoteFile]]) -> None:
         """A batch left in `uploading` by a crash or a dropped connection."""
@@ -319,13 +358,15 @@ class Delivery:
         if name in listings[self.sftp.error_dir]:
             copy = self._download_error_copy(batch)
             if copy.read_bytes() == local.read_bytes():  # the whole file: the platform refused it
-                self.store.set_batch_state(
+                rejected = self.store.set_batch_state(
                     batch.id,
                     BatchState.FILE_REJECTED,
                     detail="found in error/ after a restart",
                     remote_dir=self.sftp.error_dir,
                     error_copy=str(copy),
                 )
+                self._not_sent(rejected)
+                self.emit(BatchChanged(rejected))
                 return
             # a partial copy timed out on the platform: nothing of it was sent; resend under a new name
             self._rename_for_resend(batch, reason=f"a partial copy of {name} was moved to error/ by the platform")
@@ -402,8 +443,16 @@ class Delivery:
                 continue
             if new is not None:
                 changed.append(new)
-                self.notify(f"{new.remote_name}: {new.state.value}")
+                if new.state is BatchState.FILE_REJECTED:
+                    self._not_sent(new)
+                self.emit(BatchChanged(new))
         return changed
+
+    def _not_sent(self, batch: BatchRecord) -> None:
+        """The platform moved the file to error/: none of its messages was sent."""
+        ids = self.store.pending_of_batch(batch.id)
+        self.store.apply_changes(
+            [MessageChange(i, MessageState.PENDING, MessageState.NOT_SENT, "file_rejected") for i in ids])
 
     def _move(self, batch: BatchRecord, state: BatchState, **fields: object) -> BatchRecord | None:
         """Compare-and-set: another process may have recorded the same outcome first."""
@@ -425,8 +474,35 @@ class Delivery:
                 return batches
             if on_poll is not None:
                 on_poll()
-            self.sleep(interval)
+            self.clock.sleep(interval)
             interval = min(interval * 1.5, max(self.settings.poll.max_interval, self.settings.poll.interval))
+
+
+def refused_as_a_whole(summary: ConversionSummary) -> str:
+    """Why a drop with no valid row is refused: the reasons, most frequent first (as the
+    conversion summary counts them), and where the refused rows are listed."""
+    if summary.rows_read == 0:
+        return "input rejected as a whole: no data rows"
+    reasons = "; ".join(
+        f"{n} {code}" + (f" (e.g. line {ex.line}: {ex.reason})" if (ex := _example(summary, code)) else "")
+        for code, n in sorted(summary.rejected.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    )
+    where = f"; every refused row is listed in {summary.rejected_file}" if summary.rejected_file else ""
+    return f"input rejected as a whole: none of its {summary.rows_read} rows is valid: {reasons}{where}"
+
+
+def _example(summary: ConversionSummary, code: str) -> Rejection | None:
+    return next((r for r in summary.first_rejections if r.code == code), None)
+
+
+def _refusal_row(rej: Rejection, cols: ColumnMap) -> tuple[int, str, str, str | None, str | None, str | None,
+                                                            tuple[str, ...]]:
+    cells = rej.cells
+
+    def cell(index: int | None) -> str | None:
+        return cells[index] if index is not None and index < len(cells) else None
+
+    return rej.line, rej.code, rej.reason, cell(cols.number), cell(cols.text), cell(cols.correlation_id), cells
 
 
 def _age(iso: str | None, now: datetime) -> float:

@@ -14,6 +14,7 @@ never appear in messages, reprs or logs.
 from __future__ import annotations
 
 import codecs
+import difflib
 import os
 import re
 import tomllib
@@ -38,10 +39,12 @@ from .errors import ConfigError
 __all__ = [
     "PROJECT_PATTERN",
     "ApiSettings",
+    "ColumnsSettings",
     "DefaultsSettings",
     "FormatSettings",
     "PathsSettings",
     "PollSettings",
+    "RetentionSettings",
     "Settings",
     "SftpSettings",
     "TextSettings",
@@ -109,8 +112,15 @@ class ApiSettings(_Section):
     max_ids_per_query: int = Field(1000, ge=1, le=10000)
     requests_per_second: float = Field(1.0, gt=0, le=100)
     timeout: float = Field(30.0, gt=0)
+    # a message accepted by its carrier with no delivery report after this long is final
+    # (sent_final): carriers retry an unreachable phone for up to 24 h (Vivo 8 h) before
+    # reporting NOT_DELIVERED; twice that leaves a day of the 3-day retention to ask
+    delivery_window: float = Field(48 * 3600.0, gt=0)
+    # not in the SPEC's list; careful-operator additions, documented in the README
+    retries: int = Field(5, ge=0, le=100)  # attempts after the first on 429, 5xx, timeouts
+    list_page_size: int = Field(1000, ge=1, le=100_000)  # a shorter /list page ends a drain
 
-    _parse_timeout = field_validator("timeout", mode="before")(lambda v: parse_duration(v))
+    _parse_timeout = field_validator("timeout", "delivery_window", mode="before")(lambda v: parse_duration(v))
 
     @field_validator("base_url")
     @classmethod
@@ -118,6 +128,24 @@ class ApiSettings(_Section):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("expected an http:// or https:// URL")
         return v.rstrip("/")
+
+
+class ColumnsSettings(_Section):
+    """Columns named explicitly, for lists whose header batcher does not recognise: a
+    header name (`"Celular do cliente"`) or a 1-based position (`2`)."""
+
+    number: str | int | None = None
+    text: str | int | None = None
+    correlation_id: str | int | None = None
+
+    @field_validator("number", "text", "correlation_id")
+    @classmethod
+    def _column(cls, v: str | int | None) -> str | int | None:
+        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+            raise ValueError("a column position starts at 1")
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("expected a header name or a position 1, 2, ... (or leave the key out)")
+        return v
 
 
 class PathsSettings(_Section):
@@ -193,6 +221,13 @@ class WatchSettings(_Section):
     _parse = field_validator("settle_seconds", mode="before")(lambda v: parse_duration(v))
 
 
+class RetentionSettings(_Section):
+    """Opt-in: how many days batcher keeps the numbers, texts and files of a drop whose
+    outcome is final. None (the default): nothing is ever deleted."""
+
+    days: float | None = Field(None, gt=0)
+
+
 class Settings(BaseSettings):
     """Every key of SPEC 6. Build it with `load_settings`, not directly."""
 
@@ -205,12 +240,14 @@ class Settings(BaseSettings):
 
     sftp: SftpSettings = SftpSettings()
     api: ApiSettings = ApiSettings()
+    columns: ColumnsSettings = ColumnsSettings()
     paths: PathsSettings = PathsSettings()
     defaults: DefaultsSettings = DefaultsSettings()
     text: TextSettings = TextSettings()
     format: FormatSettings = FormatSettings()
     poll: PollSettings = PollSettings()
     watch: WatchSettings = WatchSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     # where the settings came from (None: defaults only); not a config key
     config_file: Path | None = Field(default=None, exclude=True)
@@ -237,6 +274,29 @@ class Settings(BaseSettings):
 
     def state_path(self, *parts: str) -> Path:
         return self.paths.state_dir.joinpath(*parts)
+
+    def loose_secret_files(self) -> list[tuple[Path, str]]:
+        """Files holding a secret that someone other than their owner can read, as
+        OpenSSH refuses such a key: [(path, what it holds)]. The config file counts when
+        it holds the password or token itself."""
+        holders: list[tuple[Path | None, str]] = [
+            (self.sftp.password_file, "[sftp] password_file"),
+            (self.api.token_file, "[api] token_file"),
+            (self.sftp.key_file, "[sftp] key_file"),
+        ]
+        if self.config_file is not None and (self.sftp.password is not None or self.api.token is not None):
+            holders.append((self.config_file, "the config file (it holds a password or token)"))
+        loose = []
+        for path, what in holders:
+            if path is None:
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                continue  # reported where the secret is read
+            if mode & 0o077:
+                loose.append((path, what))
+        return loose
 
 
 def _secret(
@@ -314,10 +374,20 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    require: bool = False,
 ) -> Settings:
-    """Load, validate and resolve the configuration, or raise `ConfigError`."""
+    """Load, validate and resolve the configuration, or raise `ConfigError`.
+
+    With `require`, finding no config file at all is an error (for the commands that
+    talk to the platform or write state: production defaults with an empty username
+    help no one); without it, no file means all defaults."""
     environ = os.environ if environ is None else environ
     path, explicit = config_path_from(config, environ)
+    if require and not explicit and not path.exists():
+        raise ConfigError(
+            f"no configuration found: looked for --config PATH, $BATCHER_CONFIG and {path.resolve()}; "
+            "run `batcher init` to write a starter config, then fill in [sftp] and [api]"
+        )
     data: dict[str, Any] = {}
     config_file: Path | None = None
     if path.exists():
@@ -373,7 +443,7 @@ def _resolved(
         updates.setdefault(section, {})[key] = resolved
     sections = {
         name: getattr(settings, name).model_copy(update=updates.get(name, {}))
-        for name in ("sftp", "api", "paths", "defaults", "text", "format", "poll", "watch")
+        for name in ("sftp", "api", "columns", "paths", "defaults", "text", "format", "poll", "watch", "retention")
     }
     return settings.model_copy(update={**sections, "config_file": config_file})
 
@@ -381,6 +451,21 @@ def _resolved(
 def _absolute(p: Path, base: Path) -> Path:
     p = Path(os.path.expanduser(str(p)))
     return p if p.is_absolute() else (base / p)
+
+
+def _unknown(section: str, key: str) -> str:
+    sections = [n for n in Settings.model_fields if n != "config_file"]
+    if not key:
+        listed = ", ".join(f"[{n}]" for n in sections)
+        return f"unknown section{_did_you_mean(section, sections, '[', ']')} (the sections are {listed})"
+    model = getattr(Settings.model_fields.get(section), "annotation", None)
+    keys = list(getattr(model, "model_fields", {}))
+    return f"unknown key{_did_you_mean(key, keys)} (`batcher init` writes every key batcher knows)"
+
+
+def _did_you_mean(name: str, known: list[str], before: str = "", after: str = "") -> str:
+    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    return f"; did you mean {before}{close[0]}{after}?" if close else ""
 
 
 def _env_name(section: str, key: str) -> str:
@@ -392,13 +477,13 @@ def _describe(exc: ValidationError, file: Path, environ: Mapping[str, str]) -> s
     lines = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
-        section, key = ([*loc, "", ""])[:2]
+        section, key = [*loc, "", ""][:2]
         env_name = _env_name(section, key) if key else f"{ENV_PREFIX}{section}".upper()
         source = f"environment variable {env_name}" if env_name in upper_env else str(file)
         where = f"[{section}] {key}" if key else f"[{section}]"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (see `batcher init` for the keys batcher knows)"
+            msg = _unknown(section, key)
         elif (section, key) not in _SECRET_KEYS and "input" in err and not isinstance(err["input"], dict):
             msg = f"{msg} (got {err['input']!r})"
         lines.append(f"{source}: {where}: {msg}")

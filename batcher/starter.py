@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import ConfigError
+from .fsutil import open_private
 
 __all__ = ["STARTER_CONFIG", "write_starter_config"]
 
@@ -34,7 +36,17 @@ username = ""
 status_mode = "search"           # "search" (by correlationId) or "list" (drain new statuses)
 max_ids_per_query = 1000
 requests_per_second = 1          # the platform allows 1 per second per IP, across all processes
+delivery_window = "48h"          # no delivery report this long after the carrier accepted: final (sent_final)
 timeout = "30s"
+retries = 5                      # retries, with backoff, of a request answered 429 / 5xx or timed out, before exit 4
+list_page_size = 1000            # statuses per /list answer at most; a shorter answer ends a drain
+
+[columns]
+# Only for lists whose header batcher does not recognise (it knows telefone, celular,
+# mensagem, texto... also as a word: "Celular do cliente"). A header name or a position.
+# number = "Contato"
+# text = 2
+# correlation_id = "Pedido"
 
 [paths]
 inbox = "inbox"                  # INBOX/PROJECT/file.csv sends as PROJECT
@@ -69,14 +81,25 @@ timeout = "2h"                   # then the batch is reported as stuck
 
 [watch]
 settle_seconds = "5s"            # a drop must be unchanged this long before it is read
+
+[retention]
+# Off by default: nothing is ever deleted. With days set, `batcher purge` (also run by
+# `batcher run` and daily by `watch`) removes the numbers, texts and files of drops older
+# than that whose outcome is final; counts, states and the audit trail stay.
+# days = 90
 """
 
 
 def write_starter_config(path: Path, *, overwrite: bool = False) -> None:
+    """Write the starter config readable by its owner only (0600): it will hold the SFTP
+    password. With `overwrite`, an existing file is replaced (atomically)."""
     if path.exists() and not overwrite:
         raise ConfigError(f"{path}: already exists (use --force to overwrite)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(STARTER_CONFIG, encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open_private(tmp, "w", encoding="utf-8") as fh:
+            fh.write(STARTER_CONFIG)
+        os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the config ({exc.strerror or exc})") from None

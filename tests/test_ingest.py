@@ -11,7 +11,7 @@ import pytest
 
 from batcher.errors import InputError
 from batcher.ingest import Table, open_table
-from batcher.ingest.columns import find_columns, normalise_name
+from batcher.ingest.columns import ColumnChoice, find_columns, normalise_name
 from batcher.ingest.text import sniff_delimiter
 from batcher.models import ColumnMap, RawRow
 
@@ -222,9 +222,58 @@ def test_header_without_text_column(tmp_path: Path) -> None:
 
 
 def test_unknown_header_is_refused_rather_than_read_by_position(tmp_path: Path) -> None:
-    error = reason_of(write(tmp_path, "h.csv", "Celular do cliente;Mensagem personalizada\n5511987654321;oi\n"))
+    error = reason_of(write(tmp_path, "h.csv", "Cliente;Observação\n5511987654321;oi\n"))
     assert "names no known column" in error.reason
-    assert "'Celular do cliente'" in error.reason
+    assert "'Cliente'" in error.reason
+    assert "--number-column" in error.reason and "[columns]" in error.reason  # says how to name them
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Nome;Celular do cliente;Mensagem", ColumnMap(1, 2, None, ("Nome", "Celular do cliente", "Mensagem"))),
+        ("Celular do cliente;Mensagem personalizada", ColumnMap(0, 1, None, ("Celular do cliente", "Mensagem personalizada"))),
+        ("Telefone fixo;Celular;Texto do SMS;ID do pedido",
+         ColumnMap(1, 2, 3, ("Telefone fixo", "Celular", "Texto do SMS", "ID do pedido"))),
+    ],
+)
+def test_a_header_holding_a_known_name_as_a_word(tmp_path: Path, header: str, expected: ColumnMap) -> None:
+    width = header.count(";") + 1
+    table, rows = read(write(tmp_path, "w.csv", f"{header}\n" + ";".join(["5511987654321"] * width) + "\n"))
+    assert table.columns == expected
+    assert "by a word of its name" in table.columns.describe()
+    assert len(rows) == 1
+
+
+def test_two_cells_holding_the_word_are_ambiguous(tmp_path: Path) -> None:
+    error = reason_of(write(tmp_path, "a.csv", "Nome;Telefone residencial;Telefone celular;Mensagem\n1;2;3;4\n"))
+    assert "several header cells could be the number column" in error.reason
+    assert "--number-column" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("choice", "header", "expected"),
+    [
+        (ColumnChoice(number="Contato", text="Obs"), "Contato;Obs", ColumnMap(0, 1, None, ("Contato", "Obs"))),
+        (ColumnChoice(number=2, text="1"), "Msg livre;Contato", ColumnMap(1, 0, None, ("Msg livre", "Contato"))),
+        (ColumnChoice(correlation_id="Pedido"), "Telefone;Mensagem;Pedido",
+         ColumnMap(0, 1, 2, ("Telefone", "Mensagem", "Pedido"))),
+    ],
+)
+def test_columns_named_by_the_operator(choice: ColumnChoice, header: str, expected: ColumnMap) -> None:
+    columns, is_header = find_columns(header.split(";"), path=Path("x.csv"), line=1, choice=choice)
+    assert is_header and columns == expected
+
+
+def test_columns_chosen_by_position_in_a_file_without_header() -> None:
+    columns, is_header = find_columns(["oi", "5511987654321"], path=Path("x.csv"), line=1,
+                                      choice=ColumnChoice(number=2, text=1))
+    assert not is_header and (columns.number, columns.text, columns.header) == (1, 0, None)
+
+
+def test_a_named_column_that_is_not_there() -> None:
+    with pytest.raises(InputError, match=r"--number-column 'Fone 2': no column of that name"):
+        find_columns(["Fone", "Mensagem"], path=Path("x.csv"), line=1, choice=ColumnChoice(number="Fone 2"))
 
 
 def test_number_column_named_twice_is_refused(tmp_path: Path) -> None:

@@ -82,6 +82,7 @@ def test_push_delivers_once_and_keeps_what_left_the_machine(ws: Workspace) -> No
     detail = ws.batcher("status", sent.name)
     assert "accepted" in detail.stdout and "clientes.csv" in detail.stdout
     assert "events" in detail.stdout
+    assert "rows=0" not in detail.stdout and "sha256=," not in detail.stdout  # no empty placeholders
 
 
 def test_same_content_is_refused_unless_forced(ws: Workspace) -> None:

@@ -80,7 +80,7 @@ def test_errors_name_key_source_and_expected_form(tmp_path: Path) -> None:
     assert "[sftp] upload_mode" in msg and "'direct'" in msg
     assert "[defaults] project" in msg and "A-Z a-z 0-9 _ -" in msg
     assert "[defaults] timezone" in msg and "IANA" in msg
-    assert "[txt]" in msg and "unknown key" in msg
+    assert "[txt]: unknown section; did you mean [text]?" in msg  # a section, not "unknown key"
     assert "environment variable BATCHER_API__REQUESTS_PER_SECOND: [api] requests_per_second" in msg
     assert "p@ss-not-to-show" not in msg
 

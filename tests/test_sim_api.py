@@ -222,3 +222,80 @@ def test_raw_http_keep_alive_and_content_length(fast: Simulator) -> None:
             assert chunk
             data += chunk
     assert data.count(b'{"smsStatuses": []}') == 2
+
+
+def test_list_returns_a_page_per_call_in_order(make_sim: Callable[..., Simulator]) -> None:
+    sim = make_sim(rate_limit_per_second=0, sent_delay=0, delivered_delay=0, list_page=4)
+    assert sim.config.list_page == 4
+    upload(sim, [(f"55119000000{i:02d}", "x", f"p-{i}") for i in range(10)])
+    with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
+        pages = [[s["correlationId"] for s in client.get(LIST).json()["smsStatuses"]] for _ in range(4)]
+        upload(sim, [("5511900000050", "x", "late")], seq=2)
+        late = client.get(LIST).json()["smsStatuses"]
+    assert pages == [[f"p-{i}" for i in range(4)], [f"p-{i}" for i in range(4, 8)], ["p-8", "p-9"], []]
+    assert [s["correlationId"] for s in late] == ["late"]
+    records = [json.loads(line) for line in sim.request_log_path.read_text().splitlines()]
+    assert [r["returned"] for r in records] == [4, 4, 2, 0, 1]
+
+
+def test_list_page_default_is_1000_and_0_means_unpaged(make_sim: Callable[..., Simulator]) -> None:
+    rows = [(f"55119{i:08d}", "x", f"u-{i}") for i in range(1200)]
+    for page, expected in ((None, [1000, 200, 0]), (0, [1200, 0, 0])):
+        sim = make_sim(rate_limit_per_second=0, sent_delay=0, delivered_delay=0,
+                       **({} if page is None else {"list_page": page}))
+        upload(sim, rows)
+        with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
+            assert [len(client.get(LIST).json()["smsStatuses"]) for _ in range(3)] == expected
+
+
+def test_list_pages_carry_a_later_delivered_level(make_sim: Callable[..., Simulator]) -> None:
+    clock = ManualClock()
+    sim = make_sim(clock=clock, rate_limit_per_second=0, sent_delay=1, delivered_delay=5, list_page=2)
+    upload(sim, [("5511900000010", "x", "a"), ("5511900000998", "x", "oi"), ("5511900000021", "x", "b")])
+    with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
+        def page() -> list[tuple[str, int | None]]:
+            return [(s["correlationId"], s["deliveredStatusCode"]) for s in client.get(LIST).json()["smsStatuses"]]
+        assert page() == []
+        clock.advance(1)
+        assert (page(), page(), page()) == ([("a", None), ("oi", None)], [("b", None)], [])
+        clock.advance(4)
+        assert (page(), page()) == ([("a", 4), ("b", 4)], [])  # the Oi message has nothing more to say
+
+
+def test_search_by_many_ids_is_indexed_and_keeps_creation_order(make_sim: Callable[..., Simulator]) -> None:
+    sim = make_sim(rate_limit_per_second=0, sent_delay=0, delivered_delay=0)
+    upload(sim, [(f"55119{i:08d}", "x", f"o-{i}") for i in range(3000)])
+    ids = {s["correlationId"]: s["id"] for s in sim.statuses()}
+    with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
+        started = time.perf_counter()
+        r = client.post(SEARCH, json={"correlationIds": [f"o-{i}" for i in reversed(range(1000))],
+                                      "ids": [ids["o-2999"].upper()]})
+        took = time.perf_counter() - started
+    got = [s["correlationId"] for s in r.json()["smsStatuses"]]
+    assert got == [f"o-{i}" for i in range(1000)] + ["o-2999"]
+    assert took < 2.0
+
+
+def sloppy_answer(sim: Simulator) -> bytes:
+    upload(sim, [("5511900000010", "x", "s-1"), ("5511900000998", "x", "s-2"), ("5511900000104", "x", "s-3"),
+                 ("5511900000202", "x", "s-4")])
+    with httpx.Client(base_url=sim.api_url, headers=api_headers(sim)) as client:
+        return client.post(SEARCH, json={"correlationIds": ["s-1", "s-2", "s-3", "s-4"]}).content
+
+
+def test_sloppy_json_fault_is_sloppy_and_seeded(make_sim: Callable[..., Simulator]) -> None:
+    kw = {"clock": ManualClock(), "rate_limit_per_second": 0, "sent_delay": 0, "delivered_delay": 0,
+          "api_sloppy_json": True}
+    first = sloppy_answer(make_sim(seed=5, **kw))
+    assert first == sloppy_answer(make_sim(seed=5, **kw))  # the same seed, the same answer
+    assert first != sloppy_answer(make_sim(seed=6, **kw))
+    body = json.loads(first)
+    statuses = body["smsStatuses"]
+    assert set(body) - {"smsStatuses"}  # an unknown key beside the wrapper
+    assert all(v is not None for s in statuses for v in s.values())  # null fields omitted
+    assert all(set(s) - FIELDS for s in statuses)  # unknown fields
+    assert any(isinstance(s.get("sentStatusCode"), str) for s in statuses)
+    assert not any("deliveredStatusCode" in s for s in statuses if s["correlationId"] in ("s-2", "s-4"))
+    for s in statuses:
+        assert int(s["sentStatusCode"]) in (2, 202)
+        assert DATE_RE.match(s["sentStatusDate"])

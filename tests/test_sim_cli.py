@@ -101,3 +101,37 @@ def test_fault_options_reach_the_simulator(tmp_path: Path) -> None:
         proc.communicate(timeout=15)
     assert proc.returncode == 0
     wait_for(lambda: (tmp_path / "root" / ".sim" / "requests.jsonl").exists())
+
+
+def test_api_options_reach_the_simulator(tmp_path: Path) -> None:
+    proc = start_cli(tmp_path / "root", "--list-page", "1", "--rate-limit", "0", "--api-sloppy-json",
+                     "--delivered-delay", "0.1")
+    try:
+        banner = read_banner(proc)
+        assert "no rate limit; /list pages of 1, sloppy JSON" in banner
+        api_url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", banner).group(1)  # type: ignore[union-attr]
+        port = int(re.search(r"port (\d+)\s+user batcher", banner).group(1))  # type: ignore[union-attr]
+        transport = paramiko.Transport(("127.0.0.1", port))
+        try:
+            transport.connect(username="batcher", password="batcher")
+            sftp = paramiko.SFTPClient.from_transport(transport)
+            assert sftp is not None
+            name = f"P.{time.strftime('%Y%m%d')}.01.txt"
+            with sftp.open(f"upload/{name}", "w") as fh:
+                fh.write("5511900000010;a;c-1;\n5511900000021;b;c-2;\nEOF\n")
+        finally:
+            transport.close()
+        wait_for(lambda: (tmp_path / "root" / "success" / name).exists(), message="processed")
+        headers = {"username": "batcher", "authenticationtoken": "batcher-token"}
+
+        def listed() -> list[dict]:
+            return httpx.get(f"{api_url}/v1/sms/status/list", headers=headers).json()["smsStatuses"]
+
+        first = wait_for(listed, message="a first page")
+        second = wait_for(listed, message="a second page")
+        assert [len(first), len(second)] == [1, 1]  # a page of one; no 429 at once (no rate limit)
+        assert "subAccount" in first[0]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0

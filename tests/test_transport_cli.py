@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -56,14 +58,57 @@ def test_yes_writes_the_bracketed_line_and_the_transport_accepts_it(
     assert kh.read_text() == sshd.known_hosts_line()
 
 
-def test_asks_before_trusting(config: Path, sshd: SshdServer, tmp_path: Path) -> None:
+def trust_host_on_a_terminal(config: Path, answer: str) -> tuple[int, str]:
+    """Run trust-host on a real pseudo-terminal and answer its question."""
+    main, secondary = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "batcher", "trust-host", "--config", str(config)],
+                            stdin=secondary, stdout=secondary, stderr=secondary, close_fds=True)
+    os.close(secondary)
+    seen = b""
+    try:
+        while b"Trust this key" not in seen:
+            ready, _, _ = select.select([main], [], [], 30)
+            assert ready, f"no question asked: {seen!r}"
+            seen += os.read(main, 4096)
+        os.write(main, answer.encode() + b"\n")
+        while True:
+            ready, _, _ = select.select([main], [], [], 30)
+            assert ready, f"no answer: {seen!r}"
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return proc.wait(timeout=30), seen.decode(errors="replace")
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_asks_before_trusting_on_a_terminal(config: Path, sshd: SshdServer, tmp_path: Path) -> None:
     kh = tmp_path / "state" / "known_hosts"
-    refused = trust_host(config, input="n\n")
-    assert refused.returncode == 1 and "Trust this key" in refused.stdout
+    code, shown = trust_host_on_a_terminal(config, "n")
+    assert code == 2, shown  # the operator must act: a usage answer, not "unexpected error"
+    assert sshd.fingerprint in shown and "--fingerprint" in shown and "not trusted" in shown
     assert not kh.exists()
-    accepted = trust_host(config, input="y\n")
-    assert accepted.returncode == 0, accepted.stderr
+    code, shown = trust_host_on_a_terminal(config, "y")
+    assert code == 0, shown
     assert kh.read_text() == sshd.known_hosts_line()
+
+
+def test_without_a_terminal_it_says_how_to_trust_non_interactively(
+    config: Path, sshd: SshdServer, tmp_path: Path
+) -> None:
+    refused = trust_host(config, input="y\n")  # a pipe is not an operator checking a fingerprint
+    assert refused.returncode == 2
+    assert sshd.fingerprint in refused.stderr
+    assert f"--fingerprint {sshd.fingerprint}" in refused.stderr and "--yes" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "state" / "known_hosts").exists()
 
 
 def test_fingerprint_must_match(config: Path, sshd: SshdServer, tmp_path: Path) -> None:

@@ -15,22 +15,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from .columns import ColumnChoice
 from .files import check_regular, open_regular
 from .sheets import open_sheet
 from .table import Table
 from .text import open_text
 
-__all__ = ["SHEET_SUFFIXES", "TEXT_SUFFIXES", "Table", "check_regular", "open_regular", "open_table"]
+__all__ = ["SHEET_SUFFIXES", "TEXT_SUFFIXES", "ColumnChoice", "Table", "check_regular", "open_regular", "open_table"]
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
-def open_table(path: Path, *, sheet: str | None = None) -> Table:
+def open_table(path: Path, *, sheet: str | None = None, columns: ColumnChoice | None = None) -> Table:
     """Open a drop for reading.
 
     `sheet` picks a spreadsheet's sheet by name, or by 1-based position when no sheet
     has that name (default: the first visible sheet); it is ignored for text files.
+    `columns` names columns the operator chose (see `ColumnChoice`).
     The returned Table streams its rows; close it (or use `with`) when done.
     """
     path = Path(path)
@@ -41,5 +43,5 @@ def open_table(path: Path, *, sheet: str | None = None) -> Table:
         raise InputError(path, f"unsupported file type ({shown}); supported: {supported}")
     check_regular(path)  # a FIFO or a device would block or never end: refused before reading
     if suffix in TEXT_SUFFIXES:
-        return open_text(path)
-    return open_sheet(path, suffix[1:], sheet)
+        return open_text(path, columns)
+    return open_sheet(path, suffix[1:], sheet, columns)

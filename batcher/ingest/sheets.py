@@ -20,7 +20,7 @@ from python_calamine import CalamineSheet, CalamineWorkbook, SheetVisibleEnum
 from ..errors import InputError
 from ..models import RawRow
 from ..phones import show_value
-from .columns import find_columns
+from .columns import ColumnChoice, find_columns
 from .sheetguard import check_sheet, check_workbook
 from .table import Table
 
@@ -68,7 +68,7 @@ def unescape_ooxml(text: str) -> str:
     return _OOXML_ESCAPES.sub(decode, text)
 
 
-def open_sheet(path: Path, kind: str, sheet: str | None) -> Table:
+def open_sheet(path: Path, kind: str, sheet: str | None, choice: ColumnChoice | None = None) -> Table:
     """Open one sheet of a workbook: find the columns, stream the rows.
 
     `sheetguard` first checks what calamine would allocate (it aborts the process when
@@ -95,7 +95,7 @@ def open_sheet(path: Path, kind: str, sheet: str | None) -> Table:
     first: RawRow | None = next(rows, None)
     if first is None:
         raise InputError(path, f"sheet {show_value(name)} is empty")
-    columns, is_header = find_columns(first.cells, path=path, line=first.line)
+    columns, is_header = find_columns(first.cells, path=path, line=first.line, choice=choice)
     stream = rows if is_header else _prepend(first, rows)
     return Table(path=path, kind=kind, columns=columns, rows=stream, sheet=name)
 

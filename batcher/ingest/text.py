@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from ..errors import InputError
 from ..models import ColumnMap, RawRow, Rejection
 from ..validate import REASONS, RejectCode
-from .columns import find_columns
+from .columns import ColumnChoice, find_columns
 from .files import open_regular
 from .table import Table
 
@@ -313,7 +313,7 @@ def _looks_like_phone(cell: str) -> bool:
     return _PHONE_LIKE.fullmatch(cell) is not None and sum(ch.isdigit() for ch in cell) >= 8
 
 
-def open_text(path: Path) -> Table:
+def open_text(path: Path, choice: ColumnChoice | None = None) -> Table:
     """Open a text drop: detect encoding and delimiter, find the columns, stream rows."""
     raw = open_regular(path)
     try:
@@ -342,7 +342,7 @@ def open_text(path: Path) -> Table:
             raise InputError(path, EMPTY)
         first = _strip_cr(first)
         shown = [_clean(c) for c in first] if detected.errors != "strict" else first
-        columns, is_header = find_columns(shown, path=path, line=start)
+        columns, is_header = find_columns(shown, path=path, line=start, choice=choice)
         held = None if is_header else RawRow(start, tuple(first))
         rows = _records(reader, line, held, line != start, path, detected)
         screen = None

@@ -13,6 +13,10 @@ Rate limit: `rate_limit_per_second` per client IP (0 or less: no limit). Every r
 retries before `Retry-After` is refused again and pushes its window further. Requests
 answered 404/405/401 do not count.
 
+/list returns at most `list_page` statuses per call (oldest first); the rest wait for the
+next calls. With `Faults.api_sloppy_json` every answer is written sloppily (see
+`sloppy`): the client must read it all the same.
+
 Search body: a JSON object; `ids` and `correlationIds` are optional lists of strings but
 at least one must be present; unknown keys are ignored; empty strings match nothing.
 
@@ -35,9 +39,10 @@ from typing import Any
 
 from ..clock import Clock
 from .config import SimConfig
+from .faults import seeded
 from .statuses import StatusStore
 
-__all__ = ["ApiServer"]
+__all__ = ["ApiServer", "sloppy"]
 
 log = logging.getLogger("batcher.sim.api")
 
@@ -69,6 +74,7 @@ class ApiServer:
         self.clock = clock
         self.store = store
         self.rng = rng
+        self.sloppy_rng = seeded(config.faults.seed, "sloppy")
         self.log_path = log_path
         self._last_request: dict[str, float] = {}  # client ip -> monotonic time of the last counted request
         self._server: asyncio.base_events.Server | None = None
@@ -104,6 +110,10 @@ class ApiServer:
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        except asyncio.CancelledError:
+            # stop() with a keep-alive client still connected: end quietly (asyncio's
+            # stream callback logs a traceback for a connection task left cancelled)
             return
         finally:
             self._conns.discard(task)
@@ -185,8 +195,8 @@ class ApiServer:
             code = self.rng.choice((500, 503, 504))
             return _error(code, "simulated server error (api_5xx_rate)")
         if path == LIST:
-            statuses = self.store.take_unlisted()
-            return _Response(200, {"smsStatuses": statuses}, summary={"returned": len(statuses)})
+            statuses = self.store.take_unlisted(cfg.list_page if cfg.list_page > 0 else None)
+            return self._statuses(statuses, {"returned": len(statuses)})
         try:
             query = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -199,5 +209,28 @@ class ApiServer:
                 and all(isinstance(x, str) for x in ids + corr)):
             return _error(400, "ids and correlationIds must be lists of strings")
         statuses = self.store.search(ids, corr)
-        return _Response(200, {"smsStatuses": statuses},
-                         summary={"ids": len(ids), "correlationIds": len(corr), "returned": len(statuses)})
+        return self._statuses(statuses, {"ids": len(ids), "correlationIds": len(corr), "returned": len(statuses)})
+
+    def _statuses(self, statuses: list[dict[str, Any]], summary: dict[str, Any]) -> _Response:
+        if not self.config.faults.api_sloppy_json:
+            return _Response(200, {"smsStatuses": statuses}, summary=summary)
+        body = {"smsStatuses": [sloppy(s, self.sloppy_rng) for s in statuses], "pageSize": len(statuses)}
+        return _Response(200, body, summary=summary)
+
+
+_AS_TEXT = ("carrierId", "sentStatusCode", "deliveredStatusCode", "sentStatusAt", "deliveredAt")
+
+
+def sloppy(status: dict[str, Any], rng: Random) -> dict[str, Any]:
+    """One status as a careless server writes it (the same facts, read tolerantly)."""
+    out = {k: v for k, v in status.items() if v is not None}
+    for key in _AS_TEXT:
+        if key in out and rng.random() < 0.5:
+            out[key] = rng.choice(("{}", " {} ", "{} ")).format(out[key])
+    if rng.random() < 0.25:
+        out.pop("sentStatusAt", None)
+        out.pop("deliveredAt", None)
+    out["subAccount"] = "sim"
+    if rng.random() < 0.5:
+        out["mt"] = {"id": out.get("id"), "source": "batcher-sim"}
+    return out

@@ -17,7 +17,8 @@ class SimConfig:
 
     `port` / `api_port` 0 pick a free port. Times are seconds. `delivered_delay` counts
     from the moment the file was processed, like `sent_delay` (a delivered status never
-    appears before its sent status).
+    appears before its sent status). `list_page` is the most statuses one `/list` call
+    returns (0 or less: no limit); `rate_limit_per_second` 0 or less: no limit.
     """
 
     root: Path
@@ -35,6 +36,7 @@ class SimConfig:
     delivered_delay: float = 3.0
     retention: float = 3 * 86400
     rate_limit_per_second: float = 1.0
+    list_page: int = 1000
     faults: Faults = field(default_factory=Faults)
     #: a `batcher.clock` clock with `advance()` (default: real time plus an offset);
     #: a `ManualClock` freezes time, so the rate limit and delays move only when told

@@ -24,6 +24,10 @@ class Faults:
     - `processing_delay`: seconds a complete file waits in upload/ before it is moved.
     - `api_5xx_rate`: fraction of admitted API requests answered 500, 503 or 504.
     - `api_latency`: seconds every API request waits before it is answered.
+    - `api_sloppy_json`: the API answers as a careless server would: codes, ids and
+      epoch times as strings (some padded with spaces), null fields omitted, epoch
+      times sometimes missing (only the date fields left), unknown extra fields (some
+      of them objects), an unknown key beside `smsStatuses`; drawn per status.
     """
 
     seed: int = 0
@@ -32,6 +36,7 @@ class Faults:
     processing_delay: float = 0.0
     api_5xx_rate: float = 0.0
     api_latency: float = 0.0
+    api_sloppy_json: bool = False
     drop_connections: int = 1
 
 

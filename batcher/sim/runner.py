@@ -176,6 +176,7 @@ def describe(sim: Simulator) -> str:
         f"  known_hosts {sim.known_hosts_path}",
         f"  root        {sim.root}  (upload/ success/ error/)",
         f"  API         {sim.api_url}  username {cfg.api_username}  authenticationtoken {cfg.api_token}",
+        f"  API limits  {_limits(cfg)}",
         f"  logs        {sim.processor_log_path}  {sim.request_log_path}",
         "",
         OUTCOMES_HELP,
@@ -183,6 +184,14 @@ def describe(sim: Simulator) -> str:
         "Stop with Ctrl-C (SIGINT) or SIGTERM.",
     ]
     return "\n".join(lines)
+
+
+def _limits(cfg: SimConfig) -> str:
+    rate = (f"{cfg.rate_limit_per_second:g} request(s) per second per IP, 429 beyond"
+            if cfg.rate_limit_per_second > 0 else "no rate limit")
+    page = f"/list pages of {cfg.list_page}" if cfg.list_page > 0 else "/list unpaged"
+    sloppy = ", sloppy JSON" if cfg.faults.api_sloppy_json else ""
+    return f"{rate}; {page}{sloppy}"
 
 
 def run_foreground(config: SimConfig, echo: Callable[[str], None]) -> None:

@@ -7,12 +7,19 @@ It disappears `retention` seconds after its sent status.
 
 `/list` semantics: each message remembers the highest level /list has returned; /list
 returns a message again when a higher level has appeared since (sent, then delivered).
+One call returns at most `limit` statuses (the oldest messages first); the rest wait for
+the next calls, in order.
+
+Lookups are indexed (by id, case-insensitively, and by correlationId) and /list keeps a
+cursor past the messages it has nothing more to say about, so a simulator holding
+100,000 messages answers each call in time proportional to its answer.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +47,11 @@ class Message:
     sent_at: float
     delivered_at: float | None
     listed_level: int = 0
+    seq: int = 0  # creation order
+
+    @property
+    def final_level(self) -> int:
+        return 1 if self.delivered_at is None else 2
 
     def level(self, now: float) -> int:
         """0 not visible yet, 1 sent status visible, 2 delivered status visible too."""
@@ -80,7 +92,11 @@ class Message:
 
 
 class StatusStore:
-    """All messages; thread-safe (the API runs on the loop, test hooks on other threads)."""
+    """All messages; thread-safe (the API runs on the loop, test hooks on other threads).
+
+    Messages are kept in creation order, which is also the order of their sent times
+    (each file's t0 is read from one clock that only moves forward), so the expired
+    ones are always a prefix of the list."""
 
     def __init__(self, clock: Clock, *, sent_delay: float, delivered_delay: float,
                  retention: float, rng: Random) -> None:
@@ -90,6 +106,10 @@ class StatusStore:
         self.retention = retention
         self._rng = rng
         self._messages: list[Message] = []
+        self._by_id: dict[str, Message] = {}
+        self._by_corr: defaultdict[str, list[Message]] = defaultdict(list)
+        self._seq = 0
+        self._list_from = 0  # every message before this index has been listed at its final level
         self._lock = threading.Lock()
 
     def add_rows(self, rows: Iterable[Row]) -> list[Message]:
@@ -105,29 +125,68 @@ class StatusStore:
                     outcome=outcome,
                     sent_at=t0 + self.sent_delay,
                     delivered_at=None if outcome.delivered_code is None else t0 + self.delivered_delay,
+                    seq=self._seq,
                 )
+                self._seq += 1
                 created.append(msg)
+                self._by_id[msg.id] = msg
+                if msg.correlation_id:
+                    self._by_corr[msg.correlation_id].append(msg)
             self._messages.extend(created)
         return created
 
-    def _live(self, now: float) -> list[Message]:
-        """Visible messages; drops the expired ones (caller holds the lock)."""
-        self._messages = [m for m in self._messages if now - m.sent_at < self.retention]
-        return [m for m in self._messages if m.level(now) > 0]
+    def _prune(self, now: float) -> None:
+        """Forget the messages past retention (caller holds the lock)."""
+        expired = 0
+        for m in self._messages:
+            if now - m.sent_at < self.retention:
+                break
+            expired += 1
+        if not expired:
+            return
+        for m in self._messages[:expired]:
+            self._by_id.pop(m.id, None)
+            same = self._by_corr.get(m.correlation_id)
+            if same is not None:
+                same.remove(m)
+                if not same:
+                    del self._by_corr[m.correlation_id]
+        del self._messages[:expired]
+        self._list_from = max(0, self._list_from - expired)
+
+    def _visible(self, m: Message, now: float) -> bool:
+        return m.level(now) > 0 and now - m.sent_at < self.retention
 
     def search(self, ids: Iterable[str], correlation_ids: Iterable[str]) -> list[dict[str, Any]]:
-        want_ids = {i.lower() for i in ids if i}
-        want_corr = {c for c in correlation_ids if c}
         now = self.clock.time()
         with self._lock:
-            return [m.as_json(now) for m in self._live(now)
-                    if m.id.lower() in want_ids or m.correlation_id in want_corr]
+            self._prune(now)
+            found: dict[str, Message] = {}
+            for i in ids:
+                m = self._by_id.get(i.lower()) if i else None
+                if m is not None:
+                    found[m.id] = m
+            for c in correlation_ids:
+                for m in self._by_corr.get(c, ()) if c else ():
+                    found[m.id] = m
+            hits = sorted(found.values(), key=lambda m: m.seq)
+            return [m.as_json(now) for m in hits if self._visible(m, now)]
 
-    def take_unlisted(self) -> list[dict[str, Any]]:
+    def take_unlisted(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Statuses /list has not returned at their current level, oldest first, at most `limit`."""
         now = self.clock.time()
-        out = []
+        out: list[dict[str, Any]] = []
         with self._lock:
-            for m in self._live(now):
+            self._prune(now)
+            messages = self._messages
+            while self._list_from < len(messages) and \
+                    messages[self._list_from].listed_level >= messages[self._list_from].final_level:
+                self._list_from += 1
+            for m in messages[self._list_from:]:
+                if limit is not None and len(out) >= limit:
+                    break
+                if m.sent_at > now:
+                    break  # later messages were sent later still: nothing visible beyond
                 level = m.level(now)
                 if level > m.listed_level:
                     m.listed_level = level
@@ -137,4 +196,5 @@ class StatusStore:
     def all(self) -> list[dict[str, Any]]:
         now = self.clock.time()
         with self._lock:
-            return [m.as_json(now) for m in self._live(now)]
+            self._prune(now)
+            return [m.as_json(now) for m in self._messages if self._visible(m, now)]

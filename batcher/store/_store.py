@@ -40,6 +40,7 @@ from ..models import (
     check_message_transition,
 )
 from .migrations import MIGRATIONS, apply_migrations
+from .outcomes import OutcomesMixin
 from .records import (
     DROP_NEW,
     INACTIVE_DROP_STATUSES,
@@ -117,7 +118,7 @@ def _message(row: tuple[Any, ...]) -> MessageRecord:
     return MessageRecord(*row[:8], _MESSAGE_STATE[row[8]], *row[9:])  # type: ignore[call-arg]
 
 
-class Store:
+class Store(OutcomesMixin):
     """The state database. Open with `Store.open`; use as a context manager."""
 
     def __init__(self, conn: sqlite3.Connection, state_dir: Path, clock: Clock) -> None:
@@ -445,13 +446,10 @@ class Store:
                     f"seq {seq}) for drop {drop_id}: {self._clash(project, day, seq, remote_name, exc)}"
                 ) from exc
             batch_id = int(cur.lastrowid or 0)
-            self.add_event(
-                "batch.added",
-                batch_id=batch_id,
-                drop_id=drop_id,
-                detail={"remote_name": remote_name, "state": BatchState.CONVERTED.value,
-                        "rows": rows, "size": size, "sha256": sha256},
-            )
+            detail: dict[str, Any] = {"remote_name": remote_name, "state": BatchState.CONVERTED.value}
+            if size:  # otherwise the file is still being written: batch.file records it
+                detail.update(rows=rows, size=size, sha256=sha256)
+            self.add_event("batch.added", batch_id=batch_id, drop_id=drop_id, detail=detail)
             record = self.get_batch(batch_id)
         assert record is not None
         return record

@@ -132,6 +132,57 @@ def m0001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m0002_outcomes(conn: sqlite3.Connection) -> None:
+    """Reconciliation and reports (issue 7): refused rows are data, every change of a
+    message's state is recorded with what the platform said, drops know where the
+    inbox moved them and when their messages last changed."""
+    _run(
+        conn,
+        """
+        CREATE TABLE refusals (
+            id             INTEGER PRIMARY KEY,
+            drop_id        INTEGER NOT NULL REFERENCES drops (id),
+            line           INTEGER NOT NULL,
+            code           TEXT    NOT NULL,
+            reason         TEXT    NOT NULL,
+            number         TEXT,                       -- the raw cells of the number,
+            text           TEXT,                       -- text and correlationId columns
+            correlation_id TEXT,
+            cells          TEXT    NOT NULL            -- JSON array: every cell as read
+        )
+        """,
+        "CREATE INDEX refusals_drop_line ON refusals (drop_id, line)",
+        """
+        CREATE TABLE message_events (
+            id                    INTEGER PRIMARY KEY,
+            message_id            INTEGER NOT NULL REFERENCES messages (id),
+            at                    TEXT    NOT NULL,
+            from_state            TEXT    NOT NULL,
+            to_state              TEXT    NOT NULL,
+            cause                 TEXT    NOT NULL,   -- status | carrier | window | retention | file_rejected
+            platform_id           TEXT,
+            sent_status_code      INTEGER,
+            sent_status           TEXT,
+            sent_at               TEXT,
+            delivered_status_code INTEGER,
+            delivered_status      TEXT,
+            delivered_at          TEXT,
+            carrier_id            TEXT,
+            carrier_name          TEXT
+        )
+        """,
+        "CREATE INDEX message_events_message ON message_events (message_id)",
+        "ALTER TABLE drops ADD COLUMN origin TEXT NOT NULL DEFAULT 'push'",  # push | inbox
+        "ALTER TABLE drops ADD COLUMN archived_to TEXT",   # where the inbox moved the drop
+        "ALTER TABLE drops ADD COLUMN refused_file TEXT",  # NAME.rejected.csv / NAME.errors.csv
+        "ALTER TABLE drops ADD COLUMN changed_at TEXT",    # last change of one of its messages
+        "ALTER TABLE drops ADD COLUMN reported_at TEXT",   # last report written by `run`
+        "ALTER TABLE drops ADD COLUMN detail TEXT",        # why it was refused as a whole
+        "ALTER TABLE drops ADD COLUMN purged_at TEXT",     # numbers, texts and files removed (retention)
+    )
+
+
 _TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     name       TEXT PRIMARY KEY,

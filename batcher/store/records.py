@@ -41,8 +41,9 @@ def format_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds: ``2026-11-28T14:13:45.123Z``. A naive
     datetime is taken to be UTC already."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    # isoformat is C, strftime a format parser: 0.4 vs 2.5 us, twice per status reconciled
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,13 @@ class DropRecord:
     rows_rejected: int
     status: str
     generation: int = 0
+    origin: str = "push"  # push | inbox
+    archived_to: str | None = None
+    refused_file: str | None = None
+    changed_at: str | None = None
+    reported_at: str | None = None
+    detail: str | None = None
+    purged_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

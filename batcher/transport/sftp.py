@@ -133,6 +133,10 @@ class SftpTransport:
         for attempt in range(attempts):
             if attempt:
                 delay = self._backoff(attempt)
+                if attempt == 1:
+                    budget = sum(self._backoff(a) for a in range(1, attempts))
+                    log.warning("SFTP %s: %s; will keep trying %d more time(s) for about %.0f s",
+                                self._where, last, attempts - 1, budget)
                 log.warning("SFTP %s: %s; retrying in %.0f s (%d/%d)", self._where, last, delay, attempt, attempts - 1)
                 self._sleep(delay)
             try:
@@ -417,6 +421,17 @@ class SftpTransport:
                 created = True
                 with handle:
                     _write_from(handle, client, local, offset, size, progress)
+                # paramiko files the replies of pipelined writes under no file and drops
+                # their errors, and a close the server answers after dropping the
+                # connection looks like success: only the size says every write landed.
+                # A stat on a connection that just died raises, and resumes below.
+                landed = _stat_or_none(client, partial)
+                if landed is not None and landed < size and self._transport is not None \
+                        and self._transport.is_active():
+                    raise RemoteError(
+                        f"{partial}: the SFTP server {self._where} kept only {landed} of {size} bytes "
+                        "(it refused some writes: is its disk full?)"
+                    )
                 break
             except _CONNECTION_ERRORS as exc:
                 if not self._lost(exc):

@@ -1,22 +1,29 @@
 """Human-readable output for the CLI (rich tables on a terminal, plain text otherwise).
 
-Library code returns data; this module only formats it. It never sees a secret.
+Library code returns data; this module only formats it (through `Output.print`, which
+keeps pipes free of padding). It never sees a secret.
 """
 
 from __future__ import annotations
 
-from rich.console import Console
+from collections import Counter
+from typing import TYPE_CHECKING
+
 from rich.markup import escape
 from rich.table import Table
 
-from .convert import ConversionSummary
-from .models import BatchState
-from .store import BatchRecord, Store
+from ..convert import ConversionSummary
+from ..models import BatchState
+from ..report import OUTCOMES
+from ..store import BatchRecord, Store
 
-__all__ = ["print_batch_detail", "print_batches", "print_conversion"]
+if TYPE_CHECKING:
+    from .output import Output
+
+__all__ = ["outcome_line", "print_batch_detail", "print_batches", "print_conversion"]
 
 
-def print_conversion(console: Console, s: ConversionSummary, *, dry_run: bool = False) -> None:
+def print_conversion(console: Output, s: ConversionSummary, *, dry_run: bool = False) -> None:
     how = s.kind
     if s.encoding:
         how += f", {s.encoding}"
@@ -25,6 +32,8 @@ def print_conversion(console: Console, s: ConversionSummary, *, dry_run: bool = 
     if s.sheet:
         how += f", sheet {s.sheet!r}"
     console.print(f"[bold]{escape(str(s.source))}[/bold] -> project [bold]{s.project}[/bold] ({escape(how)})")
+    if s.columns is not None:
+        console.print(escape(f"columns: {s.columns.describe()}"))
 
     counts = Table(show_header=False, box=None, padding=(0, 2))
     counts.add_row("rows read", str(s.rows_read))
@@ -63,22 +72,34 @@ def print_conversion(console: Console, s: ConversionSummary, *, dry_run: bool = 
         console.print(escape(f"rejected rows: {s.rejected_file}"))
 
 
-def print_batches(console: Console, batches: list[BatchRecord]) -> None:
+def outcome_line(counts: Counter[str]) -> str:
+    """`3 delivered, 1 not_delivered, 2 pending` in the report's order of outcomes."""
+    return ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o)) or "-"
+
+
+def print_batches(console: Output, batches: list[BatchRecord],
+                  outcomes: dict[int, Counter[str]] | None = None) -> None:
     # fits 80 columns without cutting a name or a state; sizes and hashes are in `status BATCH`
     table = Table(box=None, padding=(0, 1))
     table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("drop", justify="right", no_wrap=True)
     table.add_column("remote file", no_wrap=True, min_width=max((len(b.remote_name) for b in batches), default=11))
     table.add_column("state", no_wrap=True, min_width=max((len(b.state.value) for b in batches), default=5))
     table.add_column("rows", justify="right", no_wrap=True)
+    if outcomes is not None:
+        table.add_column("messages", overflow="fold")
     table.add_column("updated (UTC)", no_wrap=True)
     table.add_column("detail", overflow="fold")
     for b in batches:
-        table.add_row(str(b.id), b.remote_name, _state(b.state), str(b.rows),
-                      (b.updated_at or "")[:19].replace("T", " "), escape(b.detail or ""))
+        cells = [str(b.id), f"d{b.drop_id}", b.remote_name, _state(b.state), str(b.rows)]
+        if outcomes is not None:
+            cells.append(outcome_line(outcomes.get(b.id, Counter())))
+        cells += [(b.updated_at or "")[:19].replace("T", " "), escape(b.detail or "")]
+        table.add_row(*cells)
     console.print(table)
 
 
-def print_batch_detail(console: Console, b: BatchRecord, store: Store) -> None:
+def print_batch_detail(console: Output, b: BatchRecord, store: Store) -> None:
     drop = store.drop(b.drop_id)
     rows = [
         ("batch", str(b.id)),
@@ -99,11 +120,12 @@ def print_batch_detail(console: Console, b: BatchRecord, store: Store) -> None:
     if b.detail:
         rows.append(("detail", b.detail))
     if drop is not None:
-        rows.append(("drop", f"{drop.source_name} (read {drop.rows_read}, accepted {drop.rows_accepted}, "
-                              f"rejected {drop.rows_rejected}; {drop.source_path})"))
-    counts = store.message_counts(b.id)
-    if counts:
-        rows.append(("messages", ", ".join(f"{k.value} {v}" for k, v in counts.items() if v)))
+        rows.append(("drop", f"d{drop.id} {drop.source_name} (read {drop.rows_read}, accepted {drop.rows_accepted}, "
+                             f"refused {drop.rows_rejected}; {drop.source_path})"))
+    rows.append(("messages", outcome_line(store.outcome_counts(batch_id=b.id))))
+    reasons = store.failure_reasons(batch_id=b.id)
+    if reasons:
+        rows.append(("not delivered", "; ".join(f"{n} {why}" for why, n in reasons.most_common())))
     table = Table(show_header=False, box=None, padding=(0, 2))
     for k, v in rows:
         table.add_row(k, v if k == "state" else escape(v))
@@ -135,5 +157,6 @@ def _state(state: BatchState) -> str:
 def _short(detail: object) -> str:
     if not detail:
         return ""
-    text = detail if isinstance(detail, str) else ", ".join(f"{k}={v}" for k, v in dict(detail).items())  # type: ignore[call-overload]
+    text = detail if isinstance(detail, str) else ", ".join(
+        f"{k}={v}" for k, v in dict(detail).items() if v not in ("", None))  # type: ignore[call-overload]
     return text if len(text) <= 100 else text[:97] + "..."

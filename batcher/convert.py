@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,18 +28,19 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-from .errors import InputError
-from .fsutil import ensure_private_dir
-from .ingest import ColumnChoice, open_table
-from .models import ColumnMap, Message, Rejection
+from .errors import ConfigError, InputError
+from .fsutil import ensure_private_dir, open_private
+from .ingest import ColumnChoice, open_regular, open_table
+from .models import ColumnMap, Message, RawRow, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
-from .render import EOF_LINE, HEADER_LINE, FileLayout, batch_file_name, render_line
+from .render import EOF_LINE, HEADER_LINE, FileLayout, batch_file_name, parse_batch_name, render_line
 from .sequence import next_sequence
 from .settings import Settings
 from .validate import ValidationPolicy, Validator
 
 __all__ = [
     "ConversionSummary",
+    "LocalNamer",
     "WrittenFile",
     "content_hash",
     "convert_drop",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 HASH_CHUNK = 1 << 20
+MAX_NAME_TRIES = 10_000
 PROGRESS_EVERY = 10_000
 
 #: called with the index (0, 1, ...) of each output file when it is opened; returns its name
@@ -100,28 +103,69 @@ class ConversionSummary:
 
 
 def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes: how a drop is recognised when it comes again."""
-    try:
-        return _sha256(path)
-    except OSError as exc:
-        raise InputError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    """SHA-256 of the file's bytes: how a drop is recognised when it comes again.
+
+    Only a regular file is read (`ingest.open_regular`): a FIFO or a device named like
+    a drop is refused before the first byte, instead of hashing for ever."""
+    with open_regular(path) as fh:
+        try:
+            return _sha256_of(fh)
+        except OSError as exc:
+            raise InputError(path, f"cannot read the file ({exc.strerror or exc})") from None
+
+
+#: the longest name (in UTF-8 bytes) derived from an input name: room under NAME_MAX
+#: (255) for the hidden ".NAME.tmp" of an atomic write and a ".NNNNN" collision suffix
+MAX_DERIVED_NAME = 200
 
 
 def rejected_file_name(source: Path) -> str:
-    return f"{source.stem}.rejected.csv"
+    """``NAME.rejected.csv`` for input ``NAME.csv``. A stem so long that the name (or
+    its temporary ``.NAME.rejected.csv.tmp``) would pass the file system's 255-byte
+    limit keeps its start and gets a short hash of the whole stem instead."""
+    return bounded_name(source.stem, ".rejected.csv")
 
 
-def local_namer(out_dir: Path, project: str, day: date) -> Namer:
-    """Names for `batcher convert -o DIR`: sequence numbers local to DIR, allocated above
-    the platform files already there."""
-    taken: list[str] = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
+def bounded_name(stem: str, suffix: str, limit: int = MAX_DERIVED_NAME) -> str:
+    """``stem + suffix`` when it fits in `limit` UTF-8 bytes, else the start of `stem`,
+    ``~`` and 8 hex digits of its SHA-256, then `suffix` (distinct stems stay distinct)."""
+    name = stem + suffix
+    if len(name.encode("utf-8", "surrogateescape")) <= limit:
+        return name
+    tag = "~" + hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    room = limit - len((tag + suffix).encode("utf-8"))
+    head = stem.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return head + tag + suffix
 
-    def namer(index: int) -> str:
-        name = batch_file_name(project, day, next_sequence(taken, project, day))
-        taken.append(name)
+
+class LocalNamer:
+    """Names for `batcher convert -o DIR`: ``PROJECT.YYYYMMDD.NN.txt`` with NN above the
+    highest already in DIR, each name claimed exclusively (an ``O_EXCL`` placeholder
+    made by the file writer), so that concurrent runs into one folder never share a
+    file: when another run took NN first, this one takes the next NN."""
+
+    def __init__(self, out_dir: Path, project: str, day: date):
+        self.project = project
+        self.day = day
+        names = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
+        self.next = next_sequence(names, project, day)
+
+    def __call__(self, index: int) -> str:
+        name = batch_file_name(self.project, self.day, self.next)
+        self.next += 1
         return name
 
-    return namer
+    def taken(self, name: str) -> None:
+        """`name` was claimed by someone else meanwhile: the next call gives a higher NN."""
+        parsed = parse_batch_name(name)
+        if parsed is not None:
+            self.next = max(self.next, parsed[2] + 1)
+
+
+def local_namer(out_dir: Path, project: str, day: date) -> LocalNamer:
+    """Names for `batcher convert -o DIR`: sequence numbers local to DIR, allocated above
+    the platform files already there, each claimed exclusively (see `LocalNamer`)."""
+    return LocalNamer(out_dir, project, day)
 
 
 def convert_drop(
@@ -169,6 +213,7 @@ def convert_drop(
         summary.delimiter, summary.sheet = table.delimiter, table.sheet
         summary.columns = table.columns
         validator = Validator(policy, table.columns, drop_key or digest[:12])
+        checker = validator if table.screen is None else _Screened(table.screen, validator)
         files = _FileRotator(out_dir, namer, layout, max_rows) if out_dir is not None else None
         rejects = _RejectWriter(
             (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None,
@@ -177,7 +222,7 @@ def convert_drop(
         )
         try:
             with _cyclic_gc_paused():
-                _pump(table.rows, validator, summary, files, rejects, on_message, progress, keep_rejections,
+                _pump(table.rows, checker, summary, files, rejects, on_message, progress, keep_rejections,
                       on_rejection, table.columns)
         except BaseException:
             if files is not None:
@@ -191,9 +236,22 @@ def convert_drop(
     return summary
 
 
+class _Screened:
+    """A validator behind the reader's screen (`Table.screen`): a row the reader refuses
+    (bytes that do not decode) never reaches validation."""
+
+    def __init__(self, screen: Callable[[RawRow], Rejection | None], validator: Validator):
+        self.screen = screen
+        self.validator_check = validator.check
+
+    def check(self, row: RawRow) -> Message | Rejection:
+        refused = self.screen(row)
+        return refused if refused is not None else self.validator_check(row)
+
+
 def _pump(
     rows: Iterator,
-    validator: Validator,
+    validator: Validator | _Screened,
     summary: ConversionSummary,
     files: _FileRotator | None,
     rejects: _RejectWriter,
@@ -252,7 +310,12 @@ def _pump(
 
 
 class _FileRotator:
-    """Writes accepted messages into numbered files, `max_rows` per file, atomically."""
+    """Writes accepted messages into numbered files, `max_rows` per file, atomically.
+
+    Each file's final name is claimed first with an empty ``O_EXCL`` placeholder, the
+    content goes to the hidden ``.NAME.tmp`` and replaces the placeholder when complete.
+    A name someone else holds is never overwritten: a namer with a `taken` method
+    (`LocalNamer`) is told and asked again; any other namer's collision is an error."""
 
     def __init__(self, out_dir: Path, namer: Namer | None, layout: FileLayout, max_rows: int):
         assert namer is not None
@@ -267,7 +330,13 @@ class _FileRotator:
         self.tmp: Path | None = None
         self.name = ""
         self.done: list[WrittenFile] = []
-        out_dir.mkdir(parents=True, exist_ok=True)
+        self.claimed: Path | None = None
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
+        if not out_dir.is_dir():
+            raise ConfigError(f"{out_dir}: the output folder is not a directory")
 
     def next_file(self) -> Callable[[str], object]:
         """Close the current file (if any), open the next one; returns its write method."""
@@ -280,11 +349,29 @@ class _FileRotator:
             self._close_current()
         self.index += 1
         self.rows = 0
-        self.name = self.namer(self.index)
+        self.name = self._claim()
         self.tmp = self.out_dir / f".{self.name}.tmp"
-        self.fh = self.tmp.open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        self.fh = open_private(self.tmp, "w", exclusive=True, encoding="utf-8", newline="", buffering=1 << 20)
         if self.layout.header:
             self.fh.write(HEADER_LINE + self.nl)
+
+    def _claim(self) -> str:
+        """The next name, claimed by creating its empty placeholder exclusively."""
+        taken = getattr(self.namer, "taken", None)
+        for _ in range(MAX_NAME_TRIES):
+            name = self.namer(self.index)
+            try:
+                open_private(self.out_dir / name, "wb", exclusive=True).close()
+            except FileExistsError:
+                if taken is None:
+                    raise ConfigError(
+                        f"{self.out_dir / name}: already exists; refusing to overwrite a batch file"
+                    ) from None
+                taken(name)
+                continue
+            self.claimed = self.out_dir / name
+            return name
+        raise ConfigError(f"{self.out_dir}: no free batch file name after {MAX_NAME_TRIES} tries")
 
     def _close_current(self) -> None:
         assert self.fh is not None and self.tmp is not None
@@ -294,10 +381,8 @@ class _FileRotator:
         os.fsync(self.fh.fileno())
         self.fh.close()
         final = self.out_dir / self.name
-        if final.exists():
-            self.tmp.unlink()
-            raise FileExistsError(f"{final}: already exists; refusing to overwrite a batch file")
-        os.replace(self.tmp, final)
+        os.replace(self.tmp, final)  # over our own placeholder
+        self.claimed = None
         self.done.append(WrittenFile(final, self.name, self.rows, final.stat().st_size, _sha256(final)))
         self.fh = None
         self.tmp = None
@@ -313,6 +398,9 @@ class _FileRotator:
             if self.tmp is not None:
                 self.tmp.unlink(missing_ok=True)
             self.fh = None
+        if self.claimed is not None:  # the empty placeholder of the file never finished
+            self.claimed.unlink(missing_ok=True)
+            self.claimed = None
 
 
 class _RejectWriter:
@@ -332,7 +420,7 @@ class _RejectWriter:
         if self.out is None:
             self._open(len(rej.cells))
         assert self.out is not None
-        cells = list(rej.cells) + [""] * (self.width - len(rej.cells))
+        cells = [_encodable(c) for c in rej.cells] + [""] * (self.width - len(rej.cells))
         self.out.writerow([*cells, rej.line, rej.code, rej.reason])
 
     def _open(self, first_width: int) -> None:
@@ -357,6 +445,15 @@ class _RejectWriter:
             self.out = None
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(cell: str) -> str:
+    """A refused cell as UTF-8 can hold it: a lone surrogate (from a damaged file or a
+    spreadsheet's `_xD800_` escape) is shown as U+FFFD instead of failing the write."""
+    return cell if cell.isascii() else _LONE_SURROGATE.sub("\ufffd", cell)
+
+
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for the row loop.
@@ -377,8 +474,12 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
+        return _sha256_of(fh)
+
+
+def _sha256_of(fh: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := fh.read(HASH_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()

@@ -25,6 +25,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType
 
 __all__ = [
+    "MAX_SHOWN",
     "NUMBER_INVALID",
     "NUMBER_MISSING",
     "NUMBER_NOT_MOBILE",
@@ -101,9 +102,16 @@ _SPECIAL_TYPES = (
 _UNKNOWN = PhoneNumberType.UNKNOWN
 
 
-def show_value(value: str, limit: int = 40) -> str:
+#: the most characters of a cell any message quotes (a cell may hold anything: a
+#: symlink named list.csv pointing at a secret file must not print it)
+MAX_SHOWN = 32
+
+
+def show_value(value: str, limit: int = MAX_SHOWN) -> str:
     """A cell value quoted for a human message: control characters made visible and
-    long values cut, so that a reason never breaks a line or a report."""
+    long values cut to `limit` characters, so that a reason never breaks a line or a
+    report, and never quotes more than a short prefix of the input. Every message that
+    quotes input uses it."""
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return "'" + repr(value)[1:-1] + "'"  # repr escapes control characters

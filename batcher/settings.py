@@ -13,6 +13,7 @@ never appear in messages, reprs or logs.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import re
@@ -317,6 +318,11 @@ def _secret(
         return None
     try:
         return file.read_text(encoding="utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:  # the secret itself is never shown
+        where = config_file or "environment"
+        raise ConfigError(
+            f"{where}: [{section}] {key}_file = {str(file)!r}: the secret file is not UTF-8 text; save it as UTF-8"
+        ) from None
     except OSError as exc:
         where = config_file or "environment"
         raise ConfigError(
@@ -356,6 +362,23 @@ _DEFAULT_STATE_RELATIVE = {
 }
 
 
+def _config_text(path: Path, raw: bytes) -> str:
+    """The config file as text: UTF-8 (a UTF-8 byte order mark, as Notepad writes it, is
+    dropped); anything else is a `ConfigError` saying how to save it."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError(f"{path}: the config file is saved as UTF-16; save it as UTF-8")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}, line {line}: the config file is not UTF-8 text (byte 0x{raw[exc.start]:02X}); "
+            "save it as UTF-8"
+        ) from None
+
+
 def load_settings(
     config: str | os.PathLike[str] | None = None,
     *,
@@ -380,12 +403,13 @@ def load_settings(
     if path.exists():
         config_file = path.resolve()
         try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+            raw = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+        try:
+            data = tomllib.loads(_config_text(path, raw))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     elif explicit:
         raise ConfigError(f"{path}: config file not found (run `batcher init` to write a starter config)")
 

@@ -59,6 +59,7 @@ class RejectCode(StrEnum):
     TEXT_SEMICOLON = "text_semicolon"
     TEXT_CONTROL_CHARACTER = "text_control_character"
     TEXT_INVALID_CHARACTER = "text_invalid_character"
+    ROW_INVALID_ENCODING = "row_invalid_encoding"
     CORRELATION_ID_TOO_LONG = "correlation_id_too_long"
     CORRELATION_ID_SEMICOLON = "correlation_id_semicolon"
     CORRELATION_ID_NEWLINE = "correlation_id_newline"
@@ -84,6 +85,9 @@ REASONS: dict[RejectCode, str] = {
     RejectCode.TEXT_CONTROL_CHARACTER: "text contains the control character {char}",
     RejectCode.TEXT_INVALID_CHARACTER: (
         "text contains {char}, which is not a character (the file is probably damaged)"
+    ),
+    RejectCode.ROW_INVALID_ENCODING: (
+        "{where} holds {what}, which is not valid {encoding} (the encoding of the rest of the file){hint}"
     ),
     RejectCode.CORRELATION_ID_TOO_LONG: (
         "correlationId {value} is {length} characters long; the limit is {limit}"

@@ -301,16 +301,19 @@ def test_empty_file(tmp_path: Path, content: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "content",
+    ("content", "line", "reason"),
     [
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(2000),  # NUL bytes
-        bytes(range(1, 9)) * 500 + b"a,b\n",  # mostly control characters, no NUL
-        b"numero;texto\n5511987654321;\x81\x8d\x8f\n",  # bytes Windows-1252 does not define
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(2000), 3, "holds a NUL byte (0x00)"),
+        (bytes(range(1, 9)) * 500 + b"a,b\n", None, "not a text file (binary content?)"),  # controls, no NUL
+        (b"numero;texto\n5511987654321;\x81\x8d\x8f\n", 2,  # bytes Windows-1252 does not define
+         "not a text file (binary content?): byte 0x81 is neither UTF-8 nor Windows-1252"),
     ],
     ids=["nul-bytes", "control-chars", "undefined-cp1252"],
 )
-def test_binary_file_named_csv(tmp_path: Path, content: bytes) -> None:
-    assert reason_of(write(tmp_path, "image.csv", content)).reason == "not a text file (binary content?)"
+def test_binary_file_named_csv(tmp_path: Path, content: bytes, line: int | None, reason: str) -> None:
+    error = reason_of(write(tmp_path, "image.csv", content))
+    assert error.reason.startswith(reason)
+    assert error.line == line
 
 
 def test_bom_that_lies_is_refused(tmp_path: Path) -> None:

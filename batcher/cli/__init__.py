@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__
-from ..errors import BatcherError, exit_code_for
+from ..errors import BatcherError, ConfigError, PlatformUnreachable, exit_code_for
 from ..settings import load_settings
 
 __all__ = ["cli", "config_option", "main"]
@@ -132,5 +134,39 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except (ConnectionError, TimeoutError, socket.gaierror) as exc:
+        # the last resort: adapters translate these; one that slipped through still
+        # means the platform could not be reached
+        _report_stray(exc, f"network error: {_os_text(exc)}", argv)
+        sys.exit(PlatformUnreachable.exit_code)
+    except OSError as exc:
+        # the last resort for the environment (a path that is not what it should be,
+        # permissions, a full disk): the path and the reason, never a traceback
+        _report_stray(exc, _os_text(exc), argv)
+        sys.exit(ConfigError.exit_code)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line (-v for the traceback)
+        _report_stray(exc, f"unexpected error ({type(exc).__name__}: {exc}); this is a bug in batcher", argv,
+                      bug=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _os_text(exc: OSError) -> str:
+    """``PATH: reason`` for an OSError (both paths for a rename), else the reason."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None and exc.filename2 is not None:
+        return f"{exc.filename} -> {exc.filename2}: {reason}"
+    if exc.filename is not None:
+        return f"{exc.filename}: {reason}"
+    return reason
+
+
+def _report_stray(exc: BaseException, message: str, argv: list[str] | None, *, bug: bool = False) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args):
+        click.echo(f"error: {message}", err=True)
+        traceback.print_exception(exc, file=sys.stderr)
+    else:
+        hint = " (run with -v for the traceback)" if bug else ""
+        click.echo(f"error: {message}{hint}", err=True)
 

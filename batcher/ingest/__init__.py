@@ -6,7 +6,8 @@
     columns.py  pure: header aliases or positional columns -> ColumnMap
 
 Every whole-file problem is an `InputError(path, reason, line=...)`. The input file is
-only ever opened for reading.
+only ever opened for reading, and only when it is a regular file (`files.open_regular`,
+also used by the content hash): a FIFO or a device is refused before the first byte.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from pathlib import Path
 
 from ..errors import InputError
 from .columns import ColumnChoice
+from .files import check_regular, open_regular
 from .sheets import open_sheet
 from .table import Table
 from .text import open_text
 
-__all__ = ["SHEET_SUFFIXES", "TEXT_SUFFIXES", "ColumnChoice", "Table", "open_table"]
+__all__ = ["SHEET_SUFFIXES", "TEXT_SUFFIXES", "ColumnChoice", "Table", "check_regular", "open_regular", "open_table"]
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -39,8 +41,7 @@ def open_table(path: Path, *, sheet: str | None = None, columns: ColumnChoice | 
         supported = " ".join(TEXT_SUFFIXES + SHEET_SUFFIXES)
         shown = suffix or "no extension"
         raise InputError(path, f"unsupported file type ({shown}); supported: {supported}")
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a regular file")
+    check_regular(path)  # a FIFO or a device would block or never end: refused before reading
     if suffix in TEXT_SUFFIXES:
         return open_text(path, columns)
     return open_sheet(path, suffix[1:], sheet, columns)

@@ -21,6 +21,7 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from ..settings import Settings
 from ..models import ColumnMap
+from ..phones import show_value
 
 __all__ = ["ALIASES", "ColumnChoice", "find_columns", "normalise_name", "show_cell"]
 
@@ -44,12 +45,22 @@ _FIELDS = ("number", "text", "correlationId")
 _OPTION = {"number": "--number-column", "text": "--text-column", "correlationId": "--id-column"}
 _KEY = {"number": "number", "text": "text", "correlationId": "correlation_id"}
 #: how long a quoted header cell may be in a message
-_SHOWN_CELL = 40
 
 
 def show_cell(cell: str) -> str:
-    """A header cell as quoted in a message: at most a short prefix."""
-    return cell if len(cell) <= _SHOWN_CELL else cell[: _SHOWN_CELL - 3] + "..."
+    """A header cell quoted for a message: `phones.show_value`, the one helper every
+    message quoting input uses (a short prefix, control characters made visible)."""
+    return show_value(cell)
+
+
+MAX_CELLS_SHOWN = 8
+
+
+def _cells(cells: Sequence[str]) -> str:
+    """Cells of a row for a message: each quoted by `show_cell`, at most MAX_CELLS_SHOWN."""
+    shown = ", ".join(show_cell(c) for c in cells[:MAX_CELLS_SHOWN])
+    more = len(cells) - MAX_CELLS_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +120,15 @@ def _resolve_choice(
     matches = [i for i, name in enumerate(names) if name == key]
     if len(matches) == 1:
         return matches[0]
-    cells = ", ".join(repr(show_cell(c)) for c in first)
+    cells = _cells(first)
     if not matches:
         raise InputError(
             path,
-            f"{option} {show_cell(text)!r}: no column of that name in the first row ({cells}); "
+            f"{option} {show_cell(text)}: no column of that name in the first row ({cells}); "
             "give the column's name as it is written in the header, or its position (1, 2, ...)",
             line=line,
         )
-    raise InputError(path, f"{option} {show_cell(text)!r}: several columns have that name ({cells}); "
+    raise InputError(path, f"{option} {show_cell(text)}: several columns have that name ({cells}); "
                      "give its position (1, 2, ...) instead", line=line)
 
 
@@ -166,7 +177,7 @@ def find_columns(
     header = tuple(first)
     for field, indexes in exact.items():
         if len(indexes) > 1:
-            twice = ", ".join(repr(show_cell(header[i])) for i in indexes)
+            twice = _cells([header[i] for i in indexes])
             raise InputError(
                 path,
                 f"the header names the {field} column more than once ({twice}); "
@@ -199,7 +210,7 @@ def find_columns(
                 taken[field] = candidates[0]
                 how[field] = "word"
             elif len(candidates) > 1 and field != "correlationId":
-                several = ", ".join(repr(show_cell(header[i])) for i in candidates)
+                several = _cells([header[i] for i in candidates])
                 raise InputError(
                     path,
                     f"several header cells could be the {field} column ({several}); "
@@ -223,7 +234,7 @@ def find_columns(
 
     missing = [f for f in ("number", "text") if f not in taken]
     if missing:
-        cells = ", ".join(repr(show_cell(c)) for c in header)
+        cells = _cells(header)
         wanted = "; ".join(f"{f}: {_accepted(f)}" for f in missing)
         options = " and ".join(_OPTION[f] for f in missing)
         raise InputError(
@@ -245,10 +256,10 @@ def find_columns(
 
 def _positional(first: Sequence[str], *, path: Path, line: int) -> tuple[ColumnMap, bool]:
     if len(first) < 2:
-        shown = show_cell(first[0]) if first else ""
+        shown = show_cell(first[0] if first else "")
         raise InputError(
             path,
-            f"no text column: the first row has a single column ({shown!r}) and no header; "
+            f"no text column: the first row has a single column ({shown}) and no header; "
             "expected number and text columns (and optionally a correlationId), "
             f"or a header naming them (number: {_accepted('number')}; text: {_accepted('text')})",
             line=line,
@@ -256,7 +267,7 @@ def _positional(first: Sequence[str], *, path: Path, line: int) -> tuple[ColumnM
     if first[0].strip() and not any(ch.isdigit() for ch in first[0]):
         # A number column without a single digit: this is a header we do not know,
         # and guessing positions would reject every row or send to the wrong column.
-        cells = ", ".join(repr(show_cell(c)) for c in first)
+        cells = _cells(first)
         raise InputError(
             path,
             f"the first row looks like a header but names no known column: found {cells}; "

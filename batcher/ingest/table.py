@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from ..models import ColumnMap, RawRow
+from ..models import ColumnMap, RawRow, Rejection
 
 __all__ = ["Table"]
 
@@ -29,6 +29,10 @@ class Table:
     encoding: str | None = None  # text files: "utf-8", "utf-8-sig", "utf-16", "cp1252"
     delimiter: str | None = None  # text files
     sheet: str | None = None  # spreadsheets: the sheet read
+    #: None when the file is strictly valid in its encoding. Otherwise ask it for each
+    #: row before validating: a Rejection when the row holds bytes that do not decode
+    #: (such a row must not be validated or sent), else None.
+    screen: Callable[[RawRow], Rejection | None] | None = None
     _release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import filelock
 
-from ..errors import BatcherError, DuplicateDropError, StateError
+from ..errors import BatcherError, ConfigError, DuplicateDropError, StateError
 from ..models import (
     FINAL_BATCH_STATES,
     FINAL_MESSAGE_STATES,
@@ -138,14 +138,23 @@ class Store(OutcomesMixin):
         migrations. `clock` returns the current time (an aware datetime; naive means
         UTC) and is the only source of timestamps, so tests can make them fixed."""
         state_dir = Path(state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        if state_dir.exists() and not state_dir.is_dir():
+            raise ConfigError(f"[paths] state_dir = {state_dir}: it is a file, not a directory; "
+                              "move the file away or point state_dir at a directory")
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"[paths] state_dir = {state_dir}: cannot create it as a directory ({exc.strerror or exc}); "
+                "point it at a directory batcher may write"
+            ) from None
         path = state_dir / DB_NAME
         try:
             conn = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise BatcherError(f"cannot open the state database {path}: {exc}") from exc
+            raise ConfigError(f"cannot open the state database {path}: {exc}; check [paths] state_dir") from exc
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
@@ -159,7 +168,11 @@ class Store(OutcomesMixin):
             apply_migrations(conn, store._now, str(path))
         except sqlite3.Error as exc:
             conn.close()
-            raise BatcherError(f"cannot open the state database {path}: {exc}") from exc
+            text = str(exc)
+            if any(s in text for s in ("unable to open", "readonly", "not a database", "disk I/O")):
+                # the operator's to fix (a directory or a foreign file in the way, permissions)
+                raise ConfigError(f"cannot open the state database {path}: {text}; check [paths] state_dir") from exc
+            raise BatcherError(f"cannot open the state database {path}: {text}") from exc
         except BaseException:
             conn.close()
             raise

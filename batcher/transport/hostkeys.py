@@ -14,7 +14,8 @@ The file format is OpenSSH's (sshd(8), "SSH_KNOWN_HOSTS FILE FORMAT"):
 
 A plain `host` entry is for port 22 only: it does NOT vouch for `[host]:2222`, exactly as
 OpenSSH reads it. Keys are compared as their public blobs, so a key type paramiko
-cannot parse never breaks the file for the other lines.
+cannot parse never breaks the file for the other lines. A file that cannot be read or
+written (a directory, no permission) is a `ConfigError` naming it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import HostKeyError, PlatformUnreachable
+from ..errors import ConfigError, HostKeyError, PlatformUnreachable
 
 if TYPE_CHECKING:
     import paramiko
@@ -146,11 +147,17 @@ class KnownHosts:
 
     @classmethod
     def load(cls, path: Path) -> KnownHosts:
-        """Read the file; a missing file is an empty one."""
+        """Read the file; a missing file is an empty one. A file that cannot be read (a
+        directory, no permission) is a `ConfigError` naming it (exit 2)."""
         try:
             text = Path(path).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             text = ""
+        except OSError as exc:
+            raise ConfigError(
+                f"[sftp] known_hosts = {path}: cannot read it ({_reason(exc)}); it must be a readable "
+                "OpenSSH known_hosts file (or not exist yet: `batcher trust-host` creates it)"
+            ) from None
         return cls(path, text.splitlines())
 
     def lookup(self, host: str, port: int) -> list[KnownHostEntry]:
@@ -214,6 +221,12 @@ class KnownHosts:
         return gone
 
     def _rewrite(self, lines: Iterable[str], extra: Iterable[str]) -> None:
+        try:
+            self._write(lines, extra)
+        except OSError as exc:
+            raise ConfigError(f"[sftp] known_hosts = {self.path}: cannot write it ({_reason(exc)})") from None
+
+    def _write(self, lines: Iterable[str], extra: Iterable[str]) -> None:
         new_lines = [*lines, *extra]
         text = "".join(line + "\n" for line in new_lines)
         self.path.parent.mkdir(parents=True, exist_ok=True)

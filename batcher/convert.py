@@ -11,6 +11,16 @@ however large the drop is, and it does the file I/O of the outputs:
   `reason`), a CSV for people (`peoplecsv`: UTF-8 with a BOM, `;`-separated by
   default, every cell neutralised against formula injection, never overwritten).
 
+Two engines produce the same bytes: the row path here (`_pump`, one row at a time,
+the reference) and the columnar engine (`batcher.columnar`, vectorised batches, with
+every row its expressions cannot decide handed to the same `Validator`).
+`convert_drop(engine="auto")` uses the columnar one when polars is installed and the
+drop is one it can read exactly as the row path does, else the row path.
+
+What was converted reaches the caller through a `ConversionSink`: accepted messages
+as columns per output file (`MessageColumns`), refused rows as `Rejection` lists, each
+file's messages only after `namer` has named that file.
+
 The input file is only ever read.
 """
 
@@ -18,13 +28,14 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, NamedTuple, Protocol
 
 from .errors import InputError
 from .fsutil import ensure_private_dir
@@ -36,7 +47,10 @@ from .settings import Settings
 from .validate import ValidationPolicy, Validator
 
 __all__ = [
+    "ENGINES",
+    "ConversionSink",
     "ConversionSummary",
+    "MessageColumns",
     "WrittenFile",
     "content_hash",
     "convert_drop",
@@ -50,6 +64,46 @@ PROGRESS_EVERY = 10_000
 Namer = Callable[[int], str]
 #: called for each accepted message with the index of the file it was written to
 MessageSink = Callable[[int, Message], None]
+Engine = Literal["auto", "row", "columnar"]
+ENGINES: tuple[Engine, ...] = ("auto", "row", "columnar")
+SINK_CHUNK = 50_000  # rows per MessageColumns / per refused list the row path hands a sink
+
+log = logging.getLogger(__name__)
+
+
+class MessageColumns(NamedTuple):
+    """Accepted messages written to one output file, as columns in line order (the
+    store inserts them in bulk)."""
+
+    file_index: int
+    line: list[int]
+    number: list[str]
+    text: list[str]
+    correlation_id: list[str]
+    encoding: list[str]
+    segments: list[int]
+
+    @property
+    def size(self) -> int:
+        return len(self.line)
+
+    def messages(self) -> Iterator[Message]:
+        for row in zip(self.line, self.number, self.text, self.correlation_id, self.encoding, self.segments,
+                       strict=True):
+            yield Message(*row)
+
+
+class ConversionSink(Protocol):
+    """Where a conversion's rows go besides the files (`push` records them).
+
+    `accepted` gets each output file's messages in line order, in one or more chunks,
+    after `namer` named that file (a dry run has one file, index 0); `refused` gets the
+    refused rows in line order, in chunks. Nothing arrives for a conversion that
+    fails. Both are called before `convert_drop` returns."""
+
+    def accepted(self, batch: MessageColumns) -> None: ...
+
+    def refused(self, rejections: list[Rejection]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +134,7 @@ class ConversionSummary:
     files: list[WrittenFile] = field(default_factory=list)
     rejected_file: Path | None = None
     first_rejections: list[Rejection] = field(default_factory=list)
+    engine: str = "row"  # which engine produced it: "row" or "columnar"
 
     @property
     def rejected_total(self) -> int:
@@ -120,6 +175,8 @@ def convert_drop(
     on_message: MessageSink | None = None,
     progress: Callable[[int], None] | None = None,
     keep_rejections: int = 20,
+    sink: ConversionSink | None = None,
+    engine: Engine = "auto",
 ) -> ConversionSummary:
     """Convert one drop.
 
@@ -129,7 +186,14 @@ def convert_drop(
     drop always yields the same ids. Raises `InputError` when the file as a whole
     cannot be used; a drop whose rows were all refused is returned with accepted == 0
     (the caller decides what that means).
+
+    `sink` receives the accepted messages (in bulk) and the refused rows; `on_message`
+    is the older per-message callback. `engine`: "auto" (columnar when it can, else
+    the row path), "row", or "columnar" (raises `batcher.columnar.Ineligible` for a
+    drop it cannot take); both give the same files, rejections and summary.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     digest = digest or content_hash(source)
     summary = ConversionSummary(
         source=source,
@@ -142,20 +206,31 @@ def convert_drop(
     max_rows = settings.format.max_rows_per_file
     if out_dir is not None and namer is None:
         raise ValueError("namer is required when writing files")
+    key = drop_key or digest[:12]
+    rejected_path = (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None
 
+    if engine != "row":
+        done = _convert_columnar(
+            source, summary, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
+            drop_key=key, on_message=on_message, sink=sink, progress=progress,
+            keep_rejections=keep_rejections, forced=engine == "columnar",
+        )
+        if done:
+            return summary
+
+    buffer = _SinkBuffer(sink) if sink is not None else None
+    if buffer is not None:
+        on_message = buffer.message if on_message is None else _both(on_message, buffer.message)
     with open_table(source, sheet=sheet) as table:
         summary.kind, summary.encoding = table.kind, table.encoding
         summary.delimiter, summary.sheet = table.delimiter, table.sheet
-        validator = Validator(policy, table.columns, drop_key or digest[:12])
+        validator = Validator(policy, table.columns, key)
         files = _FileRotator(out_dir, namer, layout, max_rows) if out_dir is not None else None
-        rejects = _RejectWriter(
-            (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None,
-            table.columns,
-            settings.format.csv_delimiter,
-        )
+        rejects = _RejectWriter(rejected_path, table.columns, settings.format.csv_delimiter)
         try:
             with _cyclic_gc_paused():
-                _pump(table.rows, validator, summary, files, rejects, on_message, progress, keep_rejections)
+                _pump(table.rows, validator, summary, files, rejects, on_message, progress, keep_rejections,
+                      buffer.refused if buffer is not None else None)
         except BaseException:
             if files is not None:
                 files.abort()
@@ -165,7 +240,136 @@ def convert_drop(
             summary.files = files.finish()
         summary.rejected_file = rejects.finish()
         summary.replacements.update(validator.replacements)
+    if buffer is not None:
+        buffer.flush()
     return summary
+
+
+def _convert_columnar(
+    source: Path,
+    summary: ConversionSummary,
+    *,
+    settings: Settings,
+    out_dir: Path | None,
+    namer: Namer | None,
+    rejected_path: Path | None,
+    drop_key: str,
+    on_message: MessageSink | None,
+    sink: ConversionSink | None,
+    progress: Callable[[int], None] | None,
+    keep_rejections: int,
+    forced: bool,
+) -> bool:
+    """The columnar engine into `summary`; False when the row path must do it instead."""
+    from .columnar import Ineligible
+
+    try:
+        from .columnar import engine as columnar
+    except ImportError:
+        if forced:
+            raise
+        return False
+    try:
+        outcome = columnar.convert_text(
+            source,
+            policy=ValidationPolicy.from_settings(settings),
+            drop_key=drop_key,
+            layout=FileLayout.from_settings(settings),
+            max_rows=settings.format.max_rows_per_file,
+            out_dir=out_dir,
+            reject_writer=lambda columns: _RejectWriter(rejected_path, columns, settings.format.csv_delimiter),
+            buffer=sink is not None or on_message is not None,
+            progress=progress,
+            keep_rejections=keep_rejections,
+        )
+    except Ineligible as exc:
+        if forced:
+            raise
+        log.debug("%s: the row path converts it (columnar engine: %s)", source, exc)
+        return False
+    try:
+        if out_dir is not None:
+            assert namer is not None
+            for index, (tmp, rows) in enumerate(outcome.files):
+                name = namer(index)
+                final = out_dir / name
+                if final.exists():
+                    raise FileExistsError(f"{final}: already exists; refusing to overwrite a batch file")
+                os.replace(tmp, final)
+                summary.files.append(WrittenFile(final, name, rows, final.stat().st_size, _sha256(final)))
+        summary.rejected_file = outcome.rejects.finish()
+        summary.kind, summary.encoding, summary.delimiter = outcome.kind, outcome.encoding, outcome.delimiter
+        summary.rows_read, summary.accepted = outcome.rows_read, outcome.accepted
+        summary.rejected.update(outcome.rejected)
+        summary.replacements.update(outcome.replacements)
+        summary.messages_by_encoding.update(outcome.messages_by_encoding)
+        summary.segments_by_encoding.update(outcome.segments_by_encoding)
+        summary.first_rejections = outcome.first_rejections
+        summary.engine = "columnar"
+        if progress is not None:
+            progress(outcome.rows_read)
+
+        def accepted(index: int, *columns: list) -> None:
+            batch = MessageColumns(index, *columns)
+            if on_message is not None:
+                for msg in batch.messages():
+                    on_message(index, msg)
+            if sink is not None:
+                sink.accepted(batch)
+
+        outcome.replay(accepted if sink is not None or on_message is not None else None,
+                       sink.refused if sink is not None else None)
+    except BaseException:
+        outcome.rejects.abort()
+        raise
+    finally:
+        outcome.close()
+    return True
+
+
+class _SinkBuffer:
+    """The row path's side of a `ConversionSink`: messages gathered into columns per
+    file, refused rows into lists, handed over every SINK_CHUNK rows."""
+
+    def __init__(self, sink: ConversionSink) -> None:
+        self.sink = sink
+        self.index = 0
+        self.columns: tuple[list, ...] = ([], [], [], [], [], [])
+        self.rejections: list[Rejection] = []
+
+    def message(self, index: int, msg: Message) -> None:
+        if index != self.index:
+            self._flush_messages()
+            self.index = index
+        for column, value in zip(self.columns, msg, strict=True):
+            column.append(value)
+        if len(self.columns[0]) >= SINK_CHUNK:
+            self._flush_messages()
+
+    def refused(self, rej: Rejection) -> None:
+        self.rejections.append(rej)
+        if len(self.rejections) >= SINK_CHUNK:
+            self.sink.refused(self.rejections)
+            self.rejections = []
+
+    def _flush_messages(self) -> None:
+        if self.columns[0]:
+            self.sink.accepted(MessageColumns(self.index, *self.columns))
+            self.columns = ([], [], [], [], [], [])
+
+    def flush(self) -> None:
+        self._flush_messages()
+        if self.rejections:
+            self.sink.refused(self.rejections)
+            self.rejections = []
+
+
+def _both(first: MessageSink, second: MessageSink) -> MessageSink:
+    def both(index: int, msg: Message) -> None:
+        first(index, msg)
+        second(index, msg)
+
+    return both
 
 
 def _pump(
@@ -177,6 +381,7 @@ def _pump(
     on_message: MessageSink | None,
     progress: Callable[[int], None] | None,
     keep_rejections: int,
+    on_rejection: Callable[[Rejection], None] | None = None,
 ) -> None:
     # the hot loop of a million-row drop: locals only, no call layer that can be avoided
     check = validator.check
@@ -214,6 +419,8 @@ def _pump(
             if len(summary.first_rejections) < keep_rejections:
                 summary.first_rejections.append(result)
             rejects.write(result)
+            if on_rejection is not None:
+                on_rejection(result)
         if progress is not None and read % PROGRESS_EVERY == 0:
             progress(read)
     if files is not None and write_line is not None:

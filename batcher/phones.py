@@ -287,8 +287,10 @@ class PhoneNormalizer:
                 matcher(fixed) if admits(fixed, length) else None,
                 matcher(mobile) if admits(mobile, length) else None,
             )
-        self._mobile_form, self._plain_mobile = _compile_mobile_form(
-            cc,
+        #: what `_compile_mobile_form` is built from: `batcher.columnar` evaluates the same
+        #: conjunction column-wise from these metadata patterns
+        self.mobile_form_parts: dict[str, Any] = dict(
+            cc=cc,
             general=general.national_number_pattern,
             idd=idd,
             npfp=npfp,
@@ -303,6 +305,7 @@ class PhoneNormalizer:
                 if admits(fixed if self._same_pattern else mobile, length)
             },
         )
+        self._mobile_form, self._plain_mobile = _compile_mobile_form(**self.mobile_form_parts)
         return True
 
     def _prefix_may_apply(self, digits: str) -> bool:

@@ -163,6 +163,8 @@ def convert_text(
                    keep_rejections=keep_rejections)
         try:
             for line, offset, length, frame in _batches(path, first.line, columns, policy, delimiter, run.prefix):
+                if line == first.line and _cells(frame.item(0, "raw") or "", delimiter, line) != first.cells:
+                    raise Ineligible("its first row is not where the reader found it")
                 run.chunk(line, offset, length, frame)
                 if progress is not None:
                     progress(outcome.rows_read)
@@ -291,7 +293,7 @@ def _batches(
             new_columns=["raw"],
             raise_if_empty=False,
             empty_string_is_null=False,
-        ).lazy().with_row_index("line", offset=line)
+        ).lazy().with_row_index("line", offset=line).with_columns(pl.col("line").cast(pl.Int64))
         for at, stage in enumerate(stages):
             if at in drops:  # what no later stage reads: memory goes back per chunk
                 lf = lf.drop(drops[at], strict=False)
@@ -315,7 +317,7 @@ def _chunks(path: Path, first_line: int) -> Iterator[tuple[int, int, bytes]]:
             if found < 0:
                 data = fh.read(CHUNK_BYTES)
                 if not data:
-                    return
+                    raise Ineligible("the reader found its first row further down than the lines go")
                 offset += at
                 buf, at = buf[at:] + data, 0
                 continue
@@ -776,3 +778,13 @@ class _Files:
             path.unlink(missing_ok=True)
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
+
+
+def number_verdicts(region: str, cells: list[str]) -> list[str | None]:
+    """The vectorised number rule alone, for tests: each cell's normal form when the
+    rule accepts it, else None (the row path decides)."""
+    frame = pl.DataFrame({"n": cells}, schema={"n": pl.String}).lazy()
+    for stage in _number_stages(number_rule(_phone_parts(region))):
+        frame = frame.with_columns(**stage)
+    out = frame.select(pl.when(pl.col("number_ok")).then(pl.col("number"))).collect()
+    return out.to_series().to_list()

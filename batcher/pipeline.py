@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from .convert import ConversionSummary, content_hash, convert_drop
+from .convert import ConversionSummary, MessageColumns, content_hash, convert_drop
 from .errors import DuplicateDropError, InputError, RemoteError
 from .failpoints import failpoint
-from .models import BatchState, Message
+from .models import BatchState, Rejection
 from .render import batch_file_name
 from .sequence import next_sequence, yyyymmdd
 from .settings import Settings
@@ -164,7 +164,6 @@ class Delivery:
             with store.transaction():
                 drop = store.add_drop(project, digest, str(source.resolve()), source.name, force=force)
                 batch_ids: list[int] = []
-                pending: list[list[Message]] = []
 
                 def namer(index: int) -> str:
                     seq = next_sequence(remote_names, project, day, floor=store.highest_seq(project, yyyymmdd(day)))
@@ -173,15 +172,7 @@ class Delivery:
                         drop.id, project, yyyymmdd(day), seq, name, str(self.batch_dir / name), 0, "", 0
                     )
                     batch_ids.append(batch.id)
-                    pending.append([])
                     return name
-
-                def on_message(index: int, msg: Message) -> None:
-                    chunk = pending[index]
-                    chunk.append(msg)
-                    if len(chunk) >= MESSAGE_CHUNK:
-                        store.add_messages(batch_ids[index], chunk)
-                        chunk.clear()
 
                 # generated correlationIds must differ between a drop and its forced resend
                 key = digest[:12] if drop.generation == 0 else f"{digest[:10]}g{drop.generation}"
@@ -195,12 +186,9 @@ class Delivery:
                     sheet=sheet,
                     drop_key=key,
                     digest=digest,
-                    on_message=on_message,
+                    sink=_Recorder(store, batch_ids),
                     progress=on_rows,
                 )
-                for index, chunk in enumerate(pending):
-                    if chunk:
-                        store.add_messages(batch_ids[index], chunk)
                 if summary.accepted == 0:
                     reason = "no data rows" if summary.rows_read == 0 else "no valid row"
                     raise InputError(source, f"input rejected as a whole: {reason}")
@@ -427,6 +415,22 @@ class Delivery:
                 on_poll()
             self.sleep(interval)
             interval = min(interval * 1.5, max(self.settings.poll.max_interval, self.settings.poll.interval))
+
+
+class _Recorder:
+    """The conversion's sink while a drop is recorded: each file's messages go to its
+    batch in bulk, inside the drop's transaction (so they are committed, and synced,
+    with the drop and its batches, before anything is uploaded)."""
+
+    def __init__(self, store: Store, batch_ids: list[int]) -> None:
+        self.store = store
+        self.batch_ids = batch_ids  # filled by the namer, which runs before a file's messages arrive
+
+    def accepted(self, batch: MessageColumns) -> None:
+        self.store.add_messages(self.batch_ids[batch.file_index], batch)
+
+    def refused(self, rejections: list[Rejection]) -> None:
+        pass  # issue 7 part 4: refused rows are to be stored with the drop
 
 
 def _age(iso: str | None, now: datetime) -> float:

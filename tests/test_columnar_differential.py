@@ -257,3 +257,13 @@ def test_spreadsheets_take_the_row_path(tmp_path: Path) -> None:
     summary = convert_drop(tmp_path / "drop.xlsx", project="P", settings=load_settings(None, environ={}),
                            out_dir=tmp_path / "o", namer=lambda i: f"P.{i}.txt")
     assert summary.engine == "row" and summary.accepted == 1
+
+
+def test_duplicates_are_found_across_groups_and_spilled_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batcher.columnar import engine
+
+    monkeypatch.setattr(engine, "GROUP_ROWS", 3)
+    monkeypatch.setattr(engine, "SPILL_KEYS", 4)
+    monkeypatch.setattr(engine, "CHUNK_BYTES", 64)
+    rows = [(f"55119876543{i % 7:02d}", f"texto {i % 5}", f"ref-{i % 9}" if i % 4 else "") for i in range(60)]
+    assert same(tmp_path / "case", {**BASE, "rows": rows, "max_rows": 7}) == "columnar"

@@ -39,7 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import polars as pl
+# polars allocates through jemalloc, which by default keeps freed pages for 10 s: with
+# a chunk's columns allocated and freed many times a second, a conversion's RSS would
+# creep up by tens of MB. Read once, when the allocator starts (the first import of
+# polars in the process); a value already set is left alone.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+
+import polars as pl  # noqa: E402
 
 from ..errors import InputError
 from ..gsm import GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE
@@ -56,7 +62,9 @@ __all__ = ["CHUNK_BYTES", "Ineligible", "Outcome", "convert_text"]
 #: bytes of lines per batch: about 40,000 rows of a typical drop, tens of MB at work
 CHUNK_BYTES = 2 << 20
 #: candidate rows checked for duplicates at once (each check scans the drop's keys once)
-GROUP_ROWS = 200_000
+GROUP_ROWS = 100_000
+#: accepted keys kept in memory before they move to a file (12 bytes each)
+SPILL_KEYS = 250_000
 _SEED = 0x5EED_BA7C
 _TRANSCODE_CHUNK = 1 << 20
 
@@ -414,8 +422,9 @@ class _Run:
         self.work = outcome.work
         self.buffer = buffer
         self.keep = keep_rejections
-        self.keys = _FirstSeen()
-        self.cids = _FirstSeen()
+        assert self.work is not None
+        self.keys = _FirstSeen(self.work, "keys")
+        self.cids = _FirstSeen(self.work, "ids")
         self.group: list[pl.DataFrame] = []  # candidates (passed every row rule), in line order
         self.group_rows = 0
         self.group_refused: list[Rejection] = []
@@ -685,23 +694,29 @@ _HARD_SCHEMA = {
 
 
 class _FirstSeen:
-    """64-bit keys -> the line where each was first accepted, kept as the frames of
-    accepted (key, line) of each batch; a lookup is one hash probe per stored key
-    against the batch's keys (`is_in`), which costs far less than sorted runs here."""
+    """64-bit keys -> the line where each was first accepted, in 12 bytes a key: the
+    recent ones in memory, every SPILL_KEYS of them moved to a file, so memory stays
+    flat however long the drop. A lookup (one per group of rows) probes each stored
+    key against the group's keys (`is_in`), reading the files back one at a time."""
 
-    def __init__(self) -> None:
-        self.frames: list[pl.DataFrame] = []
-        self.loose = 0
+    def __init__(self, work: Path, name: str) -> None:
+        self.work = work
+        self.name = name
+        self.recent: list[pl.DataFrame] = []
+        self.recent_rows = 0
+        self.files: list[Path] = []
 
     def lookup(self, keys: pl.Series) -> pl.Series:
         """The first line of each key (null: never seen)."""
-        if not self.frames:
+        if not self.recent and not self.files:
             return pl.Series("first", [None] * len(keys), pl.UInt32)
         wanted = keys.drop_nulls().implode()
-        hits = pl.concat(self.frames, rechunk=False).filter(pl.col("k").is_in(wanted))
+        found = pl.col("k").is_in(wanted)
+        hits = [pl.concat(self.recent, rechunk=False).filter(found)] if self.recent else []
+        hits += [pl.read_ipc(path.read_bytes()).filter(found) for path in self.files]
         return (
             pl.DataFrame({"k": keys})
-            .join(hits, on="k", how="left", maintain_order="left")
+            .join(pl.concat(hits), on="k", how="left", maintain_order="left")
             .get_column("line")
             .alias("first")
         )
@@ -709,11 +724,13 @@ class _FirstSeen:
     def add(self, keys: pl.Series, lines: pl.Series) -> None:
         if len(keys) == 0:
             return
-        self.frames.append(pl.DataFrame({"k": keys, "line": lines.cast(pl.UInt32)}))
-        self.loose += 1
-        if self.loose >= 64:  # fewer, larger frames: one probe pass instead of many
-            self.frames = [pl.concat(self.frames, rechunk=True)]
-            self.loose = 0
+        self.recent.append(pl.DataFrame({"k": keys, "line": lines.cast(pl.UInt32)}))
+        self.recent_rows += len(keys)
+        if self.recent_rows >= SPILL_KEYS:
+            path = self.work / f"{self.name}-{len(self.files)}.arrow"
+            pl.concat(self.recent).write_ipc(path)
+            self.files.append(path)
+            self.recent, self.recent_rows = [], 0
 
 
 class _Files:

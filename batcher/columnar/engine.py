@@ -45,7 +45,7 @@ from typing import IO, Any
 # polars in the process); a value already set is left alone.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
 
-import polars as pl  # noqa: E402
+import polars as pl
 
 from ..errors import InputError
 from ..gsm import GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE

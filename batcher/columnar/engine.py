@@ -35,6 +35,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -207,11 +208,11 @@ def _transcode(source: Path, encoding: str, work: Path) -> Path:
 # -- the vectorised rules ----------------------------------------------------------------
 
 
-def _batches(
-    path: Path, first_line: int, columns: ColumnMap, policy: ValidationPolicy, delimiter: str, prefix: str
-) -> Iterator[tuple[int, int, int, pl.DataFrame]]:
-    """The drop's lines from `first_line` on, in chunks, with every vectorised verdict:
-    (first line, byte offset, byte length, frame).
+def _stages(
+    columns: ColumnMap, policy: ValidationPolicy, delimiter: str, prefix: str
+) -> tuple[list[dict[str, pl.Expr]], dict[int, tuple[str, ...]], tuple[str, ...]]:
+    """The vectorised verdicts as stages of columns: (stages, the columns to drop
+    before stage i, the columns kept at the end).
 
     A line is decided here only when it is plain: nothing `rules.unusual` names, no
     space next to a delimiter or at either end (so no cell needs stripping); the
@@ -291,7 +292,17 @@ def _batches(
         "transliterated": pl.lit(0, pl.Int64),
     })
     kept = ("raw", "unusual", "blank", "ok", "foreign", *_CANDIDATE_COLUMNS)
-    for line, offset, chunk in _chunks(path, first_line):
+    return stages, drops, kept
+
+
+def _batches(
+    path: Path, first_line: int, columns: ColumnMap, policy: ValidationPolicy, delimiter: str, prefix: str
+) -> Iterator[tuple[int, int, int, pl.DataFrame]]:
+    """The drop's lines from `first_line` on, in chunks, with every vectorised verdict:
+    (first line, byte offset, byte length, frame)."""
+    stages, drops, kept = _stages(columns, policy, delimiter, prefix)
+
+    def verdicts(line: int, chunk: bytes) -> pl.DataFrame:
         lf = pl.read_csv(
             chunk,
             has_header=False,
@@ -306,7 +317,20 @@ def _batches(
             if at in drops:  # what no later stage reads: memory goes back per chunk
                 lf = lf.drop(drops[at], strict=False)
             lf = lf.with_columns(**stage)
-        yield line, offset, len(chunk), lf.select(kept).collect()
+        return lf.select(kept).collect()
+
+    # the next chunk is computed (polars, without the GIL) while the caller handles
+    # this one (duplicates, hard rows, writing: mostly Python)
+    with ThreadPoolExecutor(1, thread_name_prefix="batcher-columnar") as pool:
+        ahead: Future[pl.DataFrame] | None = None
+        at = (0, 0, 0)
+        for line, offset, chunk in _chunks(path, first_line):
+            following = pool.submit(verdicts, line, chunk)
+            if ahead is not None:
+                yield (*at, ahead.result())
+            ahead, at = following, (line, offset, len(chunk))
+        if ahead is not None:
+            yield (*at, ahead.result())
 
 
 def _chunks(path: Path, first_line: int) -> Iterator[tuple[int, int, bytes]]:
@@ -710,13 +734,19 @@ class _FirstSeen:
         """The first line of each key (null: never seen)."""
         if not self.recent and not self.files:
             return pl.Series("first", [None] * len(keys), pl.UInt32)
-        wanted = keys.drop_nulls().implode()
-        found = pl.col("k").is_in(wanted)
+        none = pl.Series("first", [None] * len(keys), pl.UInt32)
+        wanted = keys.drop_nulls()
+        if wanted.is_empty():
+            return none
+        found = pl.col("k").is_in(wanted.implode())
         hits = [pl.concat(self.recent, rechunk=False).filter(found)] if self.recent else []
         hits += [pl.read_ipc(path.read_bytes()).filter(found) for path in self.files]
+        hit = pl.concat(hits)
+        if hit.is_empty():  # the common case: no key of the group seen before
+            return none
         return (
             pl.DataFrame({"k": keys})
-            .join(pl.concat(hits), on="k", how="left", maintain_order="left")
+            .join(hit, on="k", how="left", maintain_order="left")
             .get_column("line")
             .alias("first")
         )

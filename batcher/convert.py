@@ -39,7 +39,7 @@ from typing import IO, Literal, NamedTuple, Protocol
 
 from .errors import InputError
 from .fsutil import ensure_private_dir
-from .ingest import open_table
+from .ingest import TEXT_SUFFIXES, open_table
 from .models import ColumnMap, Message, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
 from .render import EOF_LINE, HEADER_LINE, FileLayout, render_line
@@ -209,7 +209,7 @@ def convert_drop(
     key = drop_key or digest[:12]
     rejected_path = (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None
 
-    if engine != "row":
+    if engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES):
         done = _convert_columnar(
             source, summary, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
             drop_key=key, on_message=on_message, sink=sink, progress=progress,

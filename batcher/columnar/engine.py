@@ -162,7 +162,11 @@ def convert_text(
     finally:
         table.close()
     assert delimiter is not None
-    work = Path(tempfile.mkdtemp(prefix="batcher-columnar-"))
+    if out_dir is not None:  # as the row path does before its first row
+        out_dir.mkdir(parents=True, exist_ok=True)
+    # beside the outputs when there are some: the same disk, cleaned up with them
+    work = Path(tempfile.mkdtemp(prefix=".columnar-", dir=out_dir) if out_dir is not None
+                else tempfile.mkdtemp(prefix="batcher-columnar-"))
     writer = _Files(out_dir, layout, max_rows, work) if out_dir is not None else None
     outcome = Outcome("csv", encoding, delimiter, work=work)
     outcome.rejects = rejects = reject_writer(columns)

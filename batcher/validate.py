@@ -222,7 +222,8 @@ class Validator:
     generated for rows that have none: ``{drop_key}-{line}``, so that converting the
     same drop again gives the same ids. `replacements` counts the changes made to the
     texts of accepted rows: ``newline``, ``semicolon``, ``tab``, ``transliterated``
-    (one per character or line break replaced).
+    (one per character or line break replaced). `remember=False` keeps no duplicate
+    table: each row is judged on its own (the columnar engine's hard rows).
     """
 
     def __init__(self, policy: ValidationPolicy, columns: ColumnMap, drop_key: str, *, remember: bool = True) -> None:

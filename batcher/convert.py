@@ -39,7 +39,7 @@ from typing import IO, Literal, NamedTuple, Protocol
 
 from .errors import InputError
 from .fsutil import ensure_private_dir
-from .ingest import TEXT_SUFFIXES, open_table
+from .ingest import TEXT_SUFFIXES, Table, open_table
 from .models import ColumnMap, Message, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
 from .render import EOF_LINE, HEADER_LINE, FileLayout, render_line
@@ -209,9 +209,13 @@ def convert_drop(
     key = drop_key or digest[:12]
     rejected_path = (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None
 
+    def opener() -> Table:
+        """The row path's reader, the same for both engines (encoding, delimiter, columns)."""
+        return open_table(source, sheet=sheet)
+
     if engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES):
         done = _convert_columnar(
-            source, summary, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
+            source, summary, opener, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
             drop_key=key, on_message=on_message, sink=sink, progress=progress,
             keep_rejections=keep_rejections, forced=engine == "columnar",
         )
@@ -221,7 +225,7 @@ def convert_drop(
     buffer = _SinkBuffer(sink) if sink is not None else None
     if buffer is not None:
         on_message = buffer.message if on_message is None else _both(on_message, buffer.message)
-    with open_table(source, sheet=sheet) as table:
+    with opener() as table:
         summary.kind, summary.encoding = table.kind, table.encoding
         summary.delimiter, summary.sheet = table.delimiter, table.sheet
         validator = Validator(policy, table.columns, key)
@@ -248,6 +252,7 @@ def convert_drop(
 def _convert_columnar(
     source: Path,
     summary: ConversionSummary,
+    opener: Callable[[], Table],
     *,
     settings: Settings,
     out_dir: Path | None,
@@ -272,6 +277,7 @@ def _convert_columnar(
     try:
         outcome = columnar.convert_text(
             source,
+            opener=opener,
             policy=ValidationPolicy.from_settings(settings),
             drop_key=drop_key,
             layout=FileLayout.from_settings(settings),

@@ -50,7 +50,7 @@ import polars as pl
 
 from ..errors import InputError
 from ..gsm import GSM_MULTI, GSM_SINGLE, UCS2_MULTI, UCS2_SINGLE
-from ..ingest import TEXT_SUFFIXES, open_table
+from ..ingest import TEXT_SUFFIXES, Table
 from ..models import ColumnMap, Message, RawRow, Rejection
 from ..phones import show_value
 from ..render import EOF_LINE, HEADER_LINE, FileLayout, render_line
@@ -128,6 +128,7 @@ RefusedSink = Callable[[list[Rejection]], None]
 def convert_text(
     source: Path,
     *,
+    opener: Callable[[], Table],
     policy: ValidationPolicy,
     drop_key: str,
     layout: FileLayout,
@@ -140,6 +141,9 @@ def convert_text(
 ) -> Outcome:
     """Convert a text drop column-wise, or raise `Ineligible` having left nothing behind.
 
+    `opener()` is the row path's reader (`ingest.open_table` with the caller's
+    arguments): the encoding, delimiter, column map and first data row come from it.
+
     `reject_writer(columns)` makes the rejected-rows writer (`write`, `abort`; the
     caller finishes it, as `outcome.rejects`). The platform files come back under
     temporary names (`outcome.files`) for the caller to name; with `buffer`, the
@@ -148,7 +152,7 @@ def convert_text(
     """
     if source.suffix.lower() not in TEXT_SUFFIXES:
         raise Ineligible("a spreadsheet")
-    table = open_table(source)
+    table = opener()
     try:
         if table.kind != "csv" or table.encoding not in ("utf-8", "utf-8-sig", "utf-16", "cp1252"):
             raise Ineligible(f"{table.kind} in {table.encoding}")

@@ -30,6 +30,7 @@ check: lint test
 
 bench: $(STAMP)
 	$(PY) bench/convert.py
+	$(PY) bench/push.py
 	$(PY) bench/upload.py
 	$(PY) bench/reconcile.py
 	$(PY) bench/ratelimit.py

@@ -11,6 +11,16 @@ however large the drop is, and it does the file I/O of the outputs:
   `reason`), a CSV for people (`peoplecsv`: UTF-8 with a BOM, `;`-separated by
   default, every cell neutralised against formula injection, never overwritten).
 
+Two engines produce the same bytes: the row path here (`_pump`, one row at a time,
+the reference) and the columnar engine (`batcher.columnar`, vectorised batches, with
+every row its expressions cannot decide handed to the same `Validator`).
+`convert_drop(engine="auto")` uses the columnar one when polars is installed and the
+drop is one it can read exactly as the row path does, else the row path.
+
+What was converted reaches the caller through a `ConversionSink`: accepted messages
+as columns per output file (`MessageColumns`), refused rows as `Rejection` lists (with
+the drop's column map), each file's messages only after `namer` has named that file.
+
 The input file is only ever read.
 """
 
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import os
 import re
 from collections import Counter
@@ -26,12 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, Protocol
 
 from .errors import ConfigError, InputError
 from .fsutil import ensure_private_dir, open_private
-from .ingest import ColumnChoice, open_regular, open_table
-from .models import ColumnMap, Message, RawRow, Rejection
+from .ingest import TEXT_SUFFIXES, ColumnChoice, Table, open_regular, open_table
+from .models import ColumnMap, Message, MessageColumns, RawRow, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
 from .render import EOF_LINE, HEADER_LINE, FileLayout, batch_file_name, parse_batch_name, render_line
 from .sequence import next_sequence
@@ -39,8 +50,11 @@ from .settings import Settings
 from .validate import ValidationPolicy, Validator
 
 __all__ = [
+    "ENGINES",
+    "ConversionSink",
     "ConversionSummary",
     "LocalNamer",
+    "MessageColumns",
     "WrittenFile",
     "content_hash",
     "convert_drop",
@@ -55,8 +69,25 @@ PROGRESS_EVERY = 10_000
 Namer = Callable[[int], str]
 #: called for each accepted message with the index of the file it was written to
 MessageSink = Callable[[int, Message], None]
-#: called for each refused row, with the drop's column map (which cell is the number...)
-RejectionSink = Callable[[Rejection, ColumnMap], None]
+Engine = Literal["auto", "row", "columnar"]
+ENGINES: tuple[Engine, ...] = ("auto", "row", "columnar")
+SINK_CHUNK = 50_000  # rows per MessageColumns / per refused list the row path hands a sink
+
+log = logging.getLogger(__name__)
+
+
+class ConversionSink(Protocol):
+    """Where a conversion's rows go besides the files (`push` records them).
+
+    `accepted` gets each output file's messages in line order, in one or more chunks,
+    after `namer` named that file (a dry run has one file, index 0); `refused` gets the
+    refused rows in line order, in chunks, with the drop's column map (which cell is the
+    number, the text, the correlationId). Nothing arrives for a conversion that fails.
+    Both are called before `convert_drop` returns."""
+
+    def accepted(self, batch: MessageColumns) -> None: ...
+
+    def refused(self, rejections: list[Rejection], columns: ColumnMap) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,7 @@ class ConversionSummary:
     rejected_file: Path | None = None
     first_rejections: list[Rejection] = field(default_factory=list)
     columns: ColumnMap | None = None
+    engine: str = "row"  # which engine produced it: "row" or "columnar"
 
     @property
     def rejected_total(self) -> int:
@@ -181,9 +213,10 @@ def convert_drop(
     drop_key: str | None = None,
     digest: str | None = None,
     on_message: MessageSink | None = None,
-    on_rejection: RejectionSink | None = None,
     progress: Callable[[int], None] | None = None,
     keep_rejections: int = 20,
+    sink: ConversionSink | None = None,
+    engine: Engine = "auto",
 ) -> ConversionSummary:
     """Convert one drop.
 
@@ -194,7 +227,14 @@ def convert_drop(
     drop always yields the same ids. Raises `InputError` when the file as a whole
     cannot be used; a drop whose rows were all refused is returned with accepted == 0
     (the caller decides what that means).
+
+    `sink` receives the accepted messages (in bulk) and the refused rows; `on_message`
+    is the older per-message callback. `engine`: "auto" (columnar when it can, else
+    the row path), "row", or "columnar" (raises `batcher.columnar.Ineligible` for a
+    drop it cannot take); both give the same files, rejections and summary.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     digest = digest or content_hash(source)
     summary = ConversionSummary(
         source=source,
@@ -207,23 +247,38 @@ def convert_drop(
     max_rows = settings.format.max_rows_per_file
     if out_dir is not None and namer is None:
         raise ValueError("namer is required when writing files")
+    key = drop_key or digest[:12]
+    rejected_path = (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None
+    choice = columns or ColumnChoice.from_settings(settings)
 
-    with open_table(source, sheet=sheet, columns=columns or ColumnChoice.from_settings(settings)) as table:
+    def opener() -> Table:
+        """The row path's reader, the same for both engines (encoding, delimiter, columns)."""
+        return open_table(source, sheet=sheet, columns=choice)
+
+    if engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES):
+        done = _convert_columnar(
+            source, summary, opener, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
+            drop_key=key, on_message=on_message, sink=sink, progress=progress,
+            keep_rejections=keep_rejections, forced=engine == "columnar",
+        )
+        if done:
+            return summary
+
+    with opener() as table:
         summary.kind, summary.encoding = table.kind, table.encoding
         summary.delimiter, summary.sheet = table.delimiter, table.sheet
         summary.columns = table.columns
-        validator = Validator(policy, table.columns, drop_key or digest[:12])
+        buffer = _SinkBuffer(sink, table.columns) if sink is not None else None
+        if buffer is not None:
+            on_message = buffer.message if on_message is None else _both(on_message, buffer.message)
+        validator = Validator(policy, table.columns, key)
         checker = validator if table.screen is None else _Screened(table.screen, validator)
         files = _FileRotator(out_dir, namer, layout, max_rows) if out_dir is not None else None
-        rejects = _RejectWriter(
-            (rejected_dir or out_dir) / rejected_file_name(source) if out_dir is not None else None,
-            table.columns,
-            settings.format.csv_delimiter,
-        )
+        rejects = _RejectWriter(rejected_path, table.columns, settings.format.csv_delimiter)
         try:
             with _cyclic_gc_paused():
                 _pump(table.rows, checker, summary, files, rejects, on_message, progress, keep_rejections,
-                      on_rejection, table.columns)
+                      buffer.refused if buffer is not None else None)
         except BaseException:
             if files is not None:
                 files.abort()
@@ -233,7 +288,160 @@ def convert_drop(
             summary.files = files.finish()
         summary.rejected_file = rejects.finish()
         summary.replacements.update(validator.replacements)
+    if buffer is not None:
+        buffer.flush()
     return summary
+
+
+def _convert_columnar(
+    source: Path,
+    summary: ConversionSummary,
+    opener: Callable[[], Table],
+    *,
+    settings: Settings,
+    out_dir: Path | None,
+    namer: Namer | None,
+    rejected_path: Path | None,
+    drop_key: str,
+    on_message: MessageSink | None,
+    sink: ConversionSink | None,
+    progress: Callable[[int], None] | None,
+    keep_rejections: int,
+    forced: bool,
+) -> bool:
+    """The columnar engine into `summary`; False when the row path must do it instead."""
+    from .columnar import Ineligible
+
+    try:
+        from .columnar import engine as columnar
+    except ImportError:
+        if forced:
+            raise
+        return False
+    try:
+        outcome = columnar.convert_text(
+            source,
+            opener=opener,
+            policy=ValidationPolicy.from_settings(settings),
+            drop_key=drop_key,
+            layout=FileLayout.from_settings(settings),
+            max_rows=settings.format.max_rows_per_file,
+            out_dir=out_dir,
+            reject_writer=lambda columns: _RejectWriter(rejected_path, columns, settings.format.csv_delimiter),
+            buffer=sink is not None or on_message is not None,
+            progress=progress,
+            keep_rejections=keep_rejections,
+        )
+    except Ineligible as exc:
+        if forced:
+            raise
+        log.debug("%s: the row path converts it (columnar engine: %s)", source, exc)
+        return False
+    try:
+        if out_dir is not None:
+            assert namer is not None
+            for index, (tmp, rows) in enumerate(outcome.files):
+                name, final = claim_batch_name(out_dir, namer, index)
+                os.replace(tmp, final)  # over our own placeholder
+                summary.files.append(WrittenFile(final, name, rows, final.stat().st_size, _sha256(final)))
+        summary.rejected_file = outcome.rejects.finish()
+        summary.kind, summary.encoding, summary.delimiter = outcome.kind, outcome.encoding, outcome.delimiter
+        summary.columns = outcome.columns
+        summary.rows_read, summary.accepted = outcome.rows_read, outcome.accepted
+        summary.rejected.update(outcome.rejected)
+        summary.replacements.update(outcome.replacements)
+        summary.messages_by_encoding.update(outcome.messages_by_encoding)
+        summary.segments_by_encoding.update(outcome.segments_by_encoding)
+        summary.first_rejections = outcome.first_rejections
+        summary.engine = "columnar"
+        if progress is not None:
+            progress(outcome.rows_read)
+
+        def accepted(index: int, *columns: list) -> None:
+            batch = MessageColumns(index, *columns)
+            if on_message is not None:
+                for msg in batch.messages():
+                    on_message(index, msg)
+            if sink is not None:
+                sink.accepted(batch)
+
+        def refused(rejections: list[Rejection]) -> None:
+            assert sink is not None and outcome.columns is not None
+            sink.refused(rejections, outcome.columns)
+
+        outcome.replay(accepted if sink is not None or on_message is not None else None,
+                       refused if sink is not None else None)
+    except BaseException:
+        outcome.rejects.abort()
+        raise
+    finally:
+        outcome.close()
+    return True
+
+
+class _SinkBuffer:
+    """The row path's side of a `ConversionSink`: messages gathered into columns per
+    file, refused rows into lists, handed over every SINK_CHUNK rows."""
+
+    def __init__(self, sink: ConversionSink, columns: ColumnMap) -> None:
+        self.sink = sink
+        self.table_columns = columns
+        self.index = 0
+        self.columns: tuple[list, ...] = ([], [], [], [], [], [])
+        self.rejections: list[Rejection] = []
+
+    def message(self, index: int, msg: Message) -> None:
+        if index != self.index:
+            self._flush_messages()
+            self.index = index
+        for column, value in zip(self.columns, msg, strict=True):
+            column.append(value)
+        if len(self.columns[0]) >= SINK_CHUNK:
+            self._flush_messages()
+
+    def refused(self, rej: Rejection) -> None:
+        self.rejections.append(rej)
+        if len(self.rejections) >= SINK_CHUNK:
+            self.sink.refused(self.rejections, self.table_columns)
+            self.rejections = []
+
+    def _flush_messages(self) -> None:
+        if self.columns[0]:
+            self.sink.accepted(MessageColumns(self.index, *self.columns))
+            self.columns = ([], [], [], [], [], [])
+
+    def flush(self) -> None:
+        self._flush_messages()
+        if self.rejections:
+            self.sink.refused(self.rejections, self.table_columns)
+            self.rejections = []
+
+
+def _both(first: MessageSink, second: MessageSink) -> MessageSink:
+    def both(index: int, msg: Message) -> None:
+        first(index, msg)
+        second(index, msg)
+
+    return both
+
+
+def claim_batch_name(out_dir: Path, namer: Namer, index: int) -> tuple[str, Path]:
+    """The name of output file `index`, claimed by creating its empty placeholder
+    exclusively (0600). A name someone else holds is never overwritten: a namer with a
+    `taken` method (`LocalNamer`) is told and asked again; any other namer's collision
+    is an error."""
+    taken = getattr(namer, "taken", None)
+    for _ in range(MAX_NAME_TRIES):
+        name = namer(index)
+        try:
+            open_private(out_dir / name, "wb", exclusive=True).close()
+        except FileExistsError:
+            if taken is None:
+                raise ConfigError(f"{out_dir / name}: already exists; refusing to overwrite a batch file") from None
+            taken(name)
+            continue
+        return name, out_dir / name
+    raise ConfigError(f"{out_dir}: no free batch file name after {MAX_NAME_TRIES} tries")
 
 
 class _Screened:
@@ -258,8 +466,7 @@ def _pump(
     on_message: MessageSink | None,
     progress: Callable[[int], None] | None,
     keep_rejections: int,
-    on_rejection: RejectionSink | None = None,
-    columns: ColumnMap | None = None,
+    on_rejection: Callable[[Rejection], None] | None = None,
 ) -> None:
     # the hot loop of a million-row drop: locals only, no call layer that can be avoided
     check = validator.check
@@ -298,7 +505,7 @@ def _pump(
                 summary.first_rejections.append(result)
             rejects.write(result)
             if on_rejection is not None:
-                on_rejection(result, columns)  # type: ignore[arg-type]
+                on_rejection(result)
         if progress is not None and read % PROGRESS_EVERY == 0:
             progress(read)
     if files is not None and write_line is not None:
@@ -356,22 +563,8 @@ class _FileRotator:
             self.fh.write(HEADER_LINE + self.nl)
 
     def _claim(self) -> str:
-        """The next name, claimed by creating its empty placeholder exclusively."""
-        taken = getattr(self.namer, "taken", None)
-        for _ in range(MAX_NAME_TRIES):
-            name = self.namer(self.index)
-            try:
-                open_private(self.out_dir / name, "wb", exclusive=True).close()
-            except FileExistsError:
-                if taken is None:
-                    raise ConfigError(
-                        f"{self.out_dir / name}: already exists; refusing to overwrite a batch file"
-                    ) from None
-                taken(name)
-                continue
-            self.claimed = self.out_dir / name
-            return name
-        raise ConfigError(f"{self.out_dir}: no free batch file name after {MAX_NAME_TRIES} tries")
+        name, self.claimed = claim_batch_name(self.out_dir, self.namer, self.index)
+        return name
 
     def _close_current(self) -> None:
         assert self.fh is not None and self.tmp is not None

@@ -7,6 +7,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -24,6 +25,7 @@ __all__ = [
     "Encoding",
     "Message",
     "MessageChange",
+    "MessageColumns",
     "MessageState",
     "RawRow",
     "Rejection",
@@ -89,6 +91,28 @@ class Message(NamedTuple):
     correlation_id: str  # never empty, never contains ';'
     encoding: Encoding
     segments: int
+
+
+class MessageColumns(NamedTuple):
+    """Accepted messages written to one output file, as columns in line order (the
+    store inserts them in bulk; the columnar engine hands them over so)."""
+
+    file_index: int
+    line: list[int]
+    number: list[str]
+    text: list[str]
+    correlation_id: list[str]
+    encoding: list[str]
+    segments: list[int]
+
+    @property
+    def size(self) -> int:
+        return len(self.line)
+
+    def messages(self) -> Iterator[Message]:
+        for row in zip(self.line, self.number, self.text, self.correlation_id, self.encoding, self.segments,
+                       strict=True):
+            yield Message(*row)
 
 
 @dataclass(frozen=True, slots=True)

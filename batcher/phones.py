@@ -295,14 +295,16 @@ class PhoneNormalizer:
                 matcher(fixed) if admits(fixed, length) else None,
                 matcher(mobile) if admits(mobile, length) else None,
             )
-        self._mobile_form, self._plain_mobile = _compile_mobile_form(
-            cc,
-            general=general.national_number_pattern,
-            idd=idd,
-            npfp=npfp,
-            too_long=self._too_long,
+        #: what `_compile_mobile_form` is built from: `batcher.columnar` evaluates the same
+        #: conjunction column-wise from these metadata patterns
+        self.mobile_form_parts: dict[str, Any] = {
+            "cc": cc,
+            "general": general.national_number_pattern,
+            "idd": idd,
+            "npfp": npfp,
+            "too_long": self._too_long,
             # per length: the special patterns, then the one whose match accepts
-            accepting={
+            "accepting": {
                 length: (
                     [d.national_number_pattern for d, _ in specials if admits(d, length)],
                     (fixed if self._same_pattern else mobile).national_number_pattern,
@@ -310,7 +312,8 @@ class PhoneNormalizer:
                 for length in self._plan
                 if admits(fixed if self._same_pattern else mobile, length)
             },
-        )
+        }
+        self._mobile_form, self._plain_mobile = _compile_mobile_form(**self.mobile_form_parts)
         return True
 
     def _prefix_may_apply(self, digits: str) -> bool:

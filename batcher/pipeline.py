@@ -35,7 +35,7 @@ from .events import BatchChanged, DropConverted, Emit, Note, UploadProgress, ign
 from .failpoints import failpoint
 from .fsutil import ensure_private_dir
 from .ingest import ColumnChoice
-from .models import BatchState, ColumnMap, DropState, Message, MessageChange, MessageState, Rejection
+from .models import BatchState, ColumnMap, DropState, MessageChange, MessageColumns, MessageState, Rejection
 from .render import batch_file_name
 from .sequence import next_sequence, yyyymmdd
 from .settings import Settings
@@ -45,8 +45,6 @@ from .transport import RemoteFile, SftpTransport
 __all__ = ["Delivery", "PushResult", "exit_code_for_batches", "refused_as_a_whole"]
 
 OUTSTANDING = (BatchState.UPLOADED, BatchState.STUCK)
-MESSAGE_CHUNK = 5_000
-REFUSAL_CHUNK = 5_000
 MAX_RESENDS = 3  # fresh names for one batch whose partial copies the platform rejected
 
 Notify = Callable[[str], None]
@@ -185,8 +183,6 @@ class Delivery:
                 drop = store.add_drop(project, digest, str(source.resolve()), source.name, force=force)
                 store.set_drop_files(drop.id, origin=origin)
                 batch_ids: list[int] = []
-                pending: list[list[Message]] = []
-                refusals: list[tuple[int, str, str, str | None, str | None, str | None, tuple[str, ...]]] = []
 
                 def namer(index: int) -> str:
                     seq = next_sequence(remote_names, project, day, floor=store.highest_seq(project, yyyymmdd(day)))
@@ -195,21 +191,7 @@ class Delivery:
                         drop.id, project, yyyymmdd(day), seq, name, str(self.batch_dir / name), 0, "", 0
                     )
                     batch_ids.append(batch.id)
-                    pending.append([])
                     return name
-
-                def on_message(index: int, msg: Message) -> None:
-                    chunk = pending[index]
-                    chunk.append(msg)
-                    if len(chunk) >= MESSAGE_CHUNK:
-                        store.add_messages(batch_ids[index], chunk)
-                        chunk.clear()
-
-                def on_rejection(rej: Rejection, cols: ColumnMap) -> None:
-                    refusals.append(_refusal_row(rej, cols))
-                    if len(refusals) >= REFUSAL_CHUNK:
-                        store.add_refusals(drop.id, refusals)
-                        refusals.clear()
 
                 # generated correlationIds must differ between a drop and its forced resend
                 key = digest[:12] if drop.generation == 0 else f"{digest[:10]}g{drop.generation}"
@@ -224,14 +206,9 @@ class Delivery:
                     columns=columns,
                     drop_key=key,
                     digest=digest,
-                    on_message=on_message,
-                    on_rejection=on_rejection,
+                    sink=_Recorder(store, drop.id, batch_ids),
                     progress=on_rows,
                 )
-                for index, chunk in enumerate(pending):
-                    if chunk:
-                        store.add_messages(batch_ids[index], chunk)
-                store.add_refusals(drop.id, refusals)
                 if summary.rejected_file is not None:
                     store.set_drop_files(drop.id, refused_file=str(summary.rejected_file))
                 store.update_drop_counts(
@@ -506,6 +483,23 @@ def _refusal_row(rej: Rejection, cols: ColumnMap) -> tuple[int, str, str, str | 
         return cells[index] if index is not None and index < len(cells) else None
 
     return rej.line, rej.code, rej.reason, cell(cols.number), cell(cols.text), cell(cols.correlation_id), cells
+
+class _Recorder:
+    """The conversion's sink while a drop is recorded: each file's messages go to its
+    batch in bulk, and refused rows to the drop, inside the drop's transaction (so they
+    are committed, and synced, with the drop and its batches, before anything is
+    uploaded)."""
+
+    def __init__(self, store: Store, drop_id: int, batch_ids: list[int]) -> None:
+        self.store = store
+        self.drop_id = drop_id
+        self.batch_ids = batch_ids  # filled by the namer, which runs before a file's messages arrive
+
+    def accepted(self, batch: MessageColumns) -> None:
+        self.store.add_messages(self.batch_ids[batch.file_index], batch)
+
+    def refused(self, rejections: list[Rejection], columns: ColumnMap) -> None:
+        self.store.add_refusals(self.drop_id, (_refusal_row(r, columns) for r in rejections))
 
 
 def _age(iso: str | None, now: datetime) -> float:

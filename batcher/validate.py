@@ -226,10 +226,11 @@ class Validator:
     generated for rows that have none: ``{drop_key}-{line}``, so that converting the
     same drop again gives the same ids. `replacements` counts the changes made to the
     texts of accepted rows: ``newline``, ``semicolon``, ``tab``, ``transliterated``
-    (one per character or line break replaced).
+    (one per character or line break replaced). `remember=False` keeps no duplicate
+    table: each row is judged on its own (the columnar engine's hard rows).
     """
 
-    def __init__(self, policy: ValidationPolicy, columns: ColumnMap, drop_key: str) -> None:
+    def __init__(self, policy: ValidationPolicy, columns: ColumnMap, drop_key: str, *, remember: bool = True) -> None:
         if not _DROP_KEY.fullmatch(drop_key):
             raise ValueError(f"drop_key must be 1 to 40 of A-Z a-z 0-9 _ . -, not {drop_key!r}")
         self.policy = policy
@@ -258,6 +259,11 @@ class Validator:
         self._cids = _FirstSeen()
         self._row_add = self._rows.add if self._rows is not None else None
         self._cid_first_line, self._cid_put = self._cids.first_line, self._cids.put
+        if not remember:
+            # each row judged on its own, with no duplicate tables: for batcher.columnar,
+            # which keeps the drop's tables itself and asks this class about single rows
+            self._row_add = None
+            self._cid_first_line, self._cid_put = _nothing, _ignore
         # generated ids, so that no id is ever given twice (see _generated_id)
         self._prefix = f"{drop_key}-"
         self._generated_lines = bytearray()  # bit L set: line L got "{drop_key}-{L}"
@@ -426,6 +432,14 @@ class Validator:
         if byte < len(bits) and bits[byte] & (1 << (line & 7)):
             return line
         return None
+
+
+def _nothing(key: int) -> None:
+    return None
+
+
+def _ignore(key: int, line: int) -> None:
+    return None
 
 
 def _char_name(ch: str) -> str:

@@ -1,14 +1,15 @@
-"""Conversion speed and memory, as ratios against a baseline measured in the same run.
+"""Conversion speed and memory, both engines, as ratios against a baseline measured in the same run.
 
-    python bench/convert.py [--rows 1000000] [--xlsx-rows 200000] [--rounds 3]
+    python bench/convert.py [--rows 1000000] [--big-rows 5000000] [--xlsx-rows 200000] [--rounds 3]
 
 (a) baseline: a bare `csv.reader` -> f"{a};{b};{c};\\n" copy of the same rows;
 (b) batcher: `convert_drop` (read, sniff, validate every number and text, write the
-    platform file), the real library path of `batcher convert`.
+    platform file), the real library path of `batcher convert`, once per engine:
+    `engine="columnar"` (polars) and `engine="row"` (the reference).
 Each measurement runs in its own child process; the time is the best of `--rounds`
 alternating runs (these machines are noisy), peak RSS is the child's ru_maxrss.
-Targets (issue 2 / SPEC 7): ratio b/a <= 3, peak RSS < 200 MB on 1M rows,
-xlsx >= 100,000 rows/s.
+Targets (issue 11): columnar/baseline <= 1.0 on 1M rows; peak RSS < 200 MB on 1M rows
+and, at `--big-rows`, at most 1.25x the 1M figure; xlsx >= 250,000 rows/s.
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ import json, resource, sys, time
 from pathlib import Path
 from batcher.convert import convert_drop
 from batcher.settings import load_settings
-src, out = Path(sys.argv[1]), Path(sys.argv[2])
+src, out, engine = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 settings = load_settings(None, environ={}, overrides={"format": {"max_rows_per_file": 10_000_000}})
 names = iter(f"BENCH.20260101.{i:02d}.txt" for i in range(1, 100))
 t = time.perf_counter()
-s = convert_drop(src, project="BENCH", settings=settings, out_dir=out, namer=lambda i: next(names))
+s = convert_drop(src, project="BENCH", settings=settings, out_dir=out, namer=lambda i: next(names), engine=engine)
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": s.rows_read, "accepted": s.accepted,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "engine": s.engine, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 TEXTS = [
@@ -68,7 +69,7 @@ def make_csv(path: Path, rows: int) -> None:
         for i in range(rows):
             ddd = rnd.choice((11, 21, 31, 41, 51, 61, 71, 81, 85, 19))
             number = f"55{ddd}9{rnd.randrange(10**8):08d}"
-            if i % 10 == 0:  # some numbers as people type them: the slow path
+            if i % 10 == 0:  # some numbers as people type them
                 number = f"+55 ({ddd}) 9{number[5:9]}-{number[9:]}"
             fh.write(f"{number};{TEXTS[i % 4].format(n=i)};ref-{i}\n")
 
@@ -90,12 +91,25 @@ def child(script: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def convert(tmpd: Path, src: Path, engine: str, tag: str) -> dict:
+    out = tmpd / f"out-{tag}-{engine}"
+    out.mkdir()
+    result = child(BATCHER, str(src), str(out), engine)
+    for f in out.iterdir():  # keep the disk free between runs
+        f.unlink()
+    out.rmdir()
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--big-rows", type=int, default=5_000_000, help="0: skip the memory-growth run")
     ap.add_argument("--xlsx-rows", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--skip-row", action="store_true", help="only the columnar engine (the row path takes ~10 s/1M)")
     args = ap.parse_args()
+    engines = ["columnar"] if args.skip_row else ["columnar", "row"]
 
     with tempfile.TemporaryDirectory(prefix="batcher-bench-") as tmp:
         tmpd = Path(tmp)
@@ -104,34 +118,48 @@ def main() -> None:
         make_csv(csv_path, args.rows)
         print(f"generated {args.rows:,} CSV rows ({csv_path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
 
-        base, conv = [], []
+        base: list[dict] = []
+        runs: dict[str, list[dict]] = {e: [] for e in engines}
         for r in range(args.rounds):
             base.append(child(BASELINE, str(csv_path), str(tmpd / f"copy{r}.txt")))
-            out = tmpd / f"out{r}"
-            out.mkdir()
-            conv.append(child(BATCHER, str(csv_path), str(out)))
+            (tmpd / f"copy{r}.txt").unlink()
+            for engine in engines:
+                runs[engine].append(convert(tmpd, csv_path, engine, f"r{r}"))
         b = min(x["seconds"] for x in base)
-        c = min(x["seconds"] for x in conv)
-        rss = max(x["rss_mb"] for x in conv)
         print(f"baseline csv copy : {b:6.2f} s  {args.rows / b:>10,.0f} rows/s  (peak RSS {max(x['rss_mb'] for x in base):.0f} MB)")
-        print(f"batcher convert   : {c:6.2f} s  {args.rows / c:>10,.0f} rows/s  (peak RSS {rss:.0f} MB, "
-              f"{conv[0]['accepted']:,} accepted)")
-        print(f"RATIO batcher/baseline = {c / b:.2f}  (target <= 3)")
-        print(f"PEAK RSS = {rss:.0f} MB  (target < 200)")
+        rss_1m: dict[str, float] = {}
+        for engine in engines:
+            c = min(x["seconds"] for x in runs[engine])
+            rss_1m[engine] = max(x["rss_mb"] for x in runs[engine])
+            used = {x["engine"] for x in runs[engine]}
+            print(f"batcher {engine:9s} : {c:6.2f} s  {args.rows / c:>10,.0f} rows/s  (peak RSS {rss_1m[engine]:.0f} MB, "
+                  f"{runs[engine][0]['accepted']:,} accepted, engine used: {', '.join(sorted(used))})")
+            target = "  (target <= 1.0)" if engine == "columnar" else ""
+            print(f"RATIO {engine}/baseline = {c / b:.2f}{target}")
+        for engine in engines:
+            print(f"PEAK RSS {engine} {args.rows:,} rows = {rss_1m[engine]:.0f} MB  (target < 200 at 1M)")
+
+        if args.big_rows:
+            csv_path.unlink()
+            big = tmpd / "big.csv"
+            t = time.perf_counter()
+            make_csv(big, args.big_rows)
+            print(f"generated {args.big_rows:,} CSV rows ({big.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+            for engine in engines:
+                run = convert(tmpd, big, engine, "big")
+                print(f"batcher {engine:9s} : {run['seconds']:6.2f} s for {args.big_rows:,} rows; PEAK RSS = "
+                      f"{run['rss_mb']:.0f} MB = {run['rss_mb'] / rss_1m[engine]:.2f}x the 1M figure  (target <= 1.25)")
+            big.unlink()
 
         if args.xlsx_rows:
             xlsx = tmpd / "drop.xlsx"
             t = time.perf_counter()
             make_xlsx(xlsx, args.xlsx_rows)
             print(f"generated {args.xlsx_rows:,} xlsx rows in {time.perf_counter() - t:.1f} s")
-            runs = []
-            for r in range(args.rounds):
-                out = tmpd / f"xout{r}"
-                out.mkdir()
-                runs.append(child(BATCHER, str(xlsx), str(out)))
-            x = min(run["seconds"] for run in runs)
-            print(f"batcher xlsx      : {x:6.2f} s  XLSX ROWS/S = {args.xlsx_rows / x:,.0f}  (target >= 100,000; "
-                  f"peak RSS {max(run['rss_mb'] for run in runs):.0f} MB)")
+            xruns = [convert(tmpd, xlsx, "auto", f"x{r}") for r in range(args.rounds)]
+            x = min(run["seconds"] for run in xruns)
+            print(f"batcher xlsx      : {x:6.2f} s  XLSX ROWS/S = {args.xlsx_rows / x:,.0f}  (target >= 250,000; "
+                  f"peak RSS {max(run['rss_mb'] for run in xruns):.0f} MB, engine used: {xruns[0]['engine']})")
 
 
 if __name__ == "__main__":

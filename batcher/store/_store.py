@@ -35,6 +35,7 @@ from ..models import (
     FINAL_MESSAGE_STATES,
     BatchState,
     Message,
+    MessageColumns,
     MessageState,
     check_batch_transition,
     check_message_transition,
@@ -594,22 +595,27 @@ class Store(OutcomesMixin):
 
     # ---------------------------------------------------------------- messages
 
-    def add_messages(self, batch_id: int, messages: Iterable[Message]) -> int:
-        """Record the rows of a batch (state ``pending``), streaming from any iterable,
-        in one transaction. Returns how many. May be called several times for one batch
-        (in chunks), but a line is recorded once: a line already there raises
-        `StateError` and that call records nothing."""
-        now = self._now()
-        pending = MessageState.PENDING.value
-        rows = (
-            (batch_id, m.line, m.number, m.text, m.correlation_id, m.encoding, m.segments, pending, now)
-            for m in messages
+    def add_messages(self, batch_id: int, messages: Iterable[Message] | MessageColumns) -> int:
+        """Record the rows of a batch (state ``pending``) in one transaction: an iterable
+        of `Message`, or a conversion's `MessageColumns` (the bulk form: the columns are
+        bound as they are, with no object per row). Returns how many. May be called
+        several times for one batch (in chunks), but a line is recorded once: a line
+        already there raises `StateError` and that call records nothing."""
+        if isinstance(messages, MessageColumns):
+            rows: Iterator[tuple[Any, ...]] = zip(
+                messages.line, messages.number, messages.text, messages.correlation_id, messages.encoding,
+                messages.segments, strict=True,
+            )
+        else:
+            rows = ((m.line, m.number, m.text, m.correlation_id, m.encoding, m.segments) for m in messages)
+        # the batch, the state and the time are the same for every row: written into the
+        # statement (an int and two strings of ours) rather than bound per row
+        pending, now = MessageState.PENDING.value, self._now()
+        sql = (
+            "INSERT INTO messages (batch_id, line, number, text, correlation_id, encoding, segments, state,"
+            f" updated_at) VALUES ({int(batch_id):d}, ?, ?, ?, ?, ?, ?, '{pending}', '{now}')"
         )
         count = 0
-        sql = (
-            "INSERT INTO messages (batch_id, line, number, text, correlation_id, encoding,"
-            " segments, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
         with self.transaction():
             if self.get_batch(batch_id) is None:
                 raise StateError(f"no batch {batch_id}")

@@ -1,26 +1,34 @@
 """`batcher demo`: the whole job end to end on the embedded simulator, nothing to configure.
 
-It starts the simulator on free loopback ports, writes a real `batcher.toml` pointing
-at it (trusting the simulator's host key by its printed fingerprint), drops two
-realistic contact lists into an inbox, pushes them, waits for the platform's verdict,
-and shows that pushing the same list again is refused. Everything it made stays in the
-demo folder so the other commands can be tried on it afterwards.
+In a folder of its own (`batcher-demo/` unless --dir), with no config anywhere:
+
+1. starts the platform simulator on free loopback ports and writes a throw-away
+   `batcher.toml` pointing at it (trusting its host key by the fingerprint it printed);
+2. drops the sample lists (`samples/drops`: CSV in Windows-1252 with bad rows, TSV,
+   .xlsx, .xls, .ods, a CSV with line breaks in quotes) into `inbox/DEMO/`, one list
+   into `inbox/FALHA/` (a project the simulator moves to error/), a list where every
+   row is bad, and a copy of a list already dropped;
+3. runs the cron pass (`batcher run`): each drop converted, uploaded, followed to
+   success/ or error/, moved to archive/ or rejected/;
+4. reconciles until every message is final, and runs once more to write the reports;
+5. prints each message's outcome per batch and where everything went.
+
+Everything stays in the folder, so the other commands can be tried on it afterwards.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+import sys
+from collections import Counter
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
-
-from .errors import DuplicateDropError
-from .pipeline import Delivery, exit_code_for_batches
+from .errors import ConfigError
+from .jobs import Context, reconcile, run, status
 from .settings import load_settings
-from .store import Store
-from .transport import SftpTransport
 
 if TYPE_CHECKING:
     from .cli.output import Output
@@ -29,102 +37,129 @@ if TYPE_CHECKING:
 __all__ = ["DEMO_MARKER", "run_demo"]
 
 DEMO_MARKER = ".batcher-demo"
-
-# Brazilian mobile numbers; the last three digits pick the simulator's outcome
-# (see `batcher sim --help`): 104 not delivered, 998 carrier Oi, 202 invalid destination.
-CLIENTES = (
-    "Telefone;Mensagem;Referencia\r\n"
-    "+55 (11) 98765-4321;Olá Ana! Sua fatura de novembro vence dia 10. Pague pelo app.;fat-1001\r\n"
-    "(21) 99876-5104;Olá Bruno! Sua fatura de novembro vence dia 10.;fat-1002\r\n"
-    "5531998877998;Olá Carla! Sua fatura de novembro vence dia 10.;fat-1003\r\n"
-    "11 97654-3202;Olá Davi! Sua fatura de novembro vence dia 10.;fat-1004\r\n"
-    "5.5119E+12;Olá Eva! (número estragado pelo Excel);fat-1005\r\n"
-    "11987654321;Olá Ana! Sua fatura de novembro vence dia 10. Pague pelo app.;fat-1006\r\n"
-    "1133334444;Telefone fixo não recebe SMS;fat-1007\r\n"
-    "41 99123-4567;;fat-1008\r\n"
-    '47 99234-5678;"Promoção; só hoje!\r\nResponda SAIR para não receber";fat-1009\r\n'
-)
-AVISOS = "".join(
-    f"55{ddd}9{n:08d}\tAviso: sua entrega chega amanha entre 8h e 12h. Pedido {n}\n"
-    for ddd, n in ((11, 12340001), (19, 55501234), (51, 80004321), (61, 70001111), (85, 33302222))
+ERROR_PROJECT = "FALHA"  # the simulator moves every file of this project to error/
+ALL_BAD = "Telefone;Mensagem\n1133334444;fixo não recebe SMS\n5.5119E+12;número estragado pelo Excel\nabc;x\n"
+# the last three digits pick the simulator's outcome (`batcher sim --help`)
+MIXED = (
+    "Celular do cliente;Mensagem;Pedido\n"
+    "(11) 98765-4010;Olá Ana, seu pedido saiu para entrega.;P-1\n"
+    "(21) 99876-5104;Olá Bruno, seu pedido saiu para entrega.;P-2\n"
+    "(31) 99887-7998;Olá Carla, seu pedido saiu para entrega.;P-3\n"
+    "(41) 99123-4202;Olá Davi, seu pedido saiu para entrega.;P-4\n"
+    "(51) 99234-5203;Olá Eva, seu pedido saiu para entrega.;P-5\n"
 )
 
 
-def run_demo(workdir: Path, *, output: Output, echo: Callable[[str], None] | None = None) -> int:
-    """Run the demo in `workdir` (wiped first if an earlier demo made it). Returns the exit code."""
-    from .cli.present import print_batches
-    from .sim import SimConfig, Simulator
+def _command() -> str:
+    """How the user runs batcher from where they are: the script they ran (`.venv/bin/
+    batcher` after `make demo`), `batcher` when it came from PATH, else `python -m`."""
+    script = sys.argv[0]
+    if Path(script).name == "batcher":
+        if os.sep not in script:
+            return "batcher"
+        path = Path(script).absolute()
+        inside = path.is_relative_to(Path.cwd())
+        return os.path.relpath(path) if inside else str(path)
+    return f"{sys.executable} -m batcher"
 
-    console = output
-    say = echo or console.print
+
+def run_demo(workdir: Path, *, output: Output) -> int:
+    """Run the demo in `workdir` (wiped first if an earlier demo made it). Returns 0 when
+    every step did what it shows (a file moved to error/ is part of the show)."""
+    from .cli.present import outcome_line, print_batches
+    from .sim import Faults, SimConfig, Simulator
+
+    say = output.print
     _prepare(workdir)
     config = SimConfig(
-        root=workdir / "platform",
-        port=0,
-        api_port=0,
-        scan_interval=0.1,
-        eof_grace=10.0,
-        sent_delay=0.5,
-        delivered_delay=1.5,
+        root=workdir / "platform", port=0, api_port=0, scan_interval=0.1, eof_grace=10.0,
+        sent_delay=0.5, delivered_delay=1.5, faults=Faults(error_projects=frozenset({ERROR_PROJECT})),
     )
     with Simulator(config) as sim:
-        say(f"[bold]1. The platform simulator[/bold] is listening on sftp://{sim.host}:{sim.sftp_port} "
-            f"(host key {sim.fingerprint}) with its status API at {sim.api_url}")
+        say(f"[bold]1. The platform simulator[/bold] listens on sftp://{sim.host}:{sim.sftp_port} "
+            f"(host key {sim.fingerprint}), status API at {sim.api_url}")
         known_hosts = workdir / "state" / "known_hosts"
-        known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         shutil.copyfile(sim.known_hosts_path, known_hosts)
         cfg = workdir / "batcher.toml"
         cfg.write_text(_config_text(sim, config), encoding="utf-8")
-        say(f"   wrote {cfg} and trusted the simulator's host key in {known_hosts}")
+        os.chmod(cfg, 0o600)
+        say(f"   a throw-away config: {cfg}")
 
-        inbox = workdir / "inbox" / "DEMO"
-        inbox.mkdir(parents=True)
-        clientes = inbox / "clientes.csv"
-        clientes.write_bytes(CLIENTES.encode("cp1252"))
-        avisos = inbox / "avisos.tsv"
-        avisos.write_text(AVISOS, encoding="utf-8")
-        say(f"\n[bold]2. Two drops[/bold] in {inbox}: {clientes.name} (Excel CSV, Windows-1252, ';', "
-            f"a few bad rows) and {avisos.name} (UTF-8, TAB, no header)")
+        drops = _drop_samples(workdir / "inbox")
+        say(f"\n[bold]2. {len(drops)} files dropped[/bold] into {workdir / 'inbox'}:")
+        for path, what in drops:
+            say(f"   {path.relative_to(workdir)}: {what}")
 
-        settings = load_settings(cfg)
-        with Store.open(settings.paths.state_dir) as store, SftpTransport(
-            settings.sftp, settings.sftp_password()
-        ) as transport:
-            delivery = Delivery(settings, store, transport, emit=output.emit)
-            ids: list[int] = []
-            results = []
-            for drop in (clientes, avisos):
-                say(f"\n[bold]3. batcher push {drop.name}[/bold]")
-                result = delivery.push(drop, project="DEMO")
-                results.append(result)
-                ids.extend(b.id for b in result.batches)
-            say("\n[bold]4. Waiting for the platform[/bold] to move the files to success/ or error/")
-            batches = delivery.wait(ids)
-            print_batches(console, batches)
-            delivery.mark_reported(results)
+        settings = load_settings(cfg, environ={k: v for k, v in os.environ.items()
+                                               if not k.startswith("BATCHER_")})
+        output.compact = True  # one line per file converted: the demo shows many
+        ctx = Context(settings, emit=output.emit)
+        say("\n[bold]3. batcher run[/bold]: convert, upload, follow each file to success/ or error/, "
+            "move it out of the inbox")
+        first = run(ctx)
+        say("\n[bold]4. batcher reconcile --until-final[/bold]: every message's outcome from the status API")
+        reconciled = reconcile(ctx, until_final=True, deadline=40)
+        again = run(ctx)  # the reports of what changed since
+        output.stop_progress()
 
-            say(f"\n[bold]5. Pushing {clientes.name} again[/bold] (same content, same project)")
-            try:
-                delivery.push(clientes, project="DEMO")
-            except DuplicateDropError as exc:
-                say(escape(f"   refused, as it should be: {exc}"))
-            else:  # pragma: no cover - would be a bug
-                say("   [red]it was accepted twice: this is a bug[/red]")
-                return 1
-        code = exit_code_for_batches(batches)
-        say(f"\nDone (exit {code}). Everything is in {workdir}: try\n"
-            f"   batcher --help\n"
-            f"   BATCHER_CONFIG={cfg} batcher status\n"
-            f"   BATCHER_CONFIG={cfg} batcher status {batches[0].remote_name}\n"
-            f"   batcher sim --help   (the simulator's outcome rules)")
-    return code
+        say("\n[bold]5. What happened[/bold] (batcher status)")
+        with status(ctx, None) as view:
+            print_batches(output, view.batches, view.outcomes)
+        totals: Counter[str] = sum(view.outcomes.values(), start=Counter())
+        say(f"   messages: {outcome_line(totals)}")
+        for folder in ("archive", "rejected", "reports"):
+            files = sorted(p for p in (workdir / folder).rglob("*") if p.is_file())
+            say(f"   {folder}/: {len(files)} file(s)" + (f", e.g. {files[0].relative_to(workdir)}" if files else ""))
+
+        ok = first.exit_code in (0, 3, 5) and reconciled.outstanding == 0 and again.exit_code in (0, 3, 5)
+        cmd = _command()
+        failed = next((b.remote_name for b in view.batches if b.project == ERROR_PROJECT), "")
+        say(f"\nDone. Everything is in {workdir}; try:\n"
+            f"   {cmd} --config {cfg} status\n"
+            f"   {cmd} --config {cfg} report clientes_promo.csv\n"
+            + (f"   {cmd} --config {cfg} status {failed}\n" if failed else "")
+            + f"   {cmd} sim --help     (the simulator's outcome rules)")
+    return 0 if ok else 1
+
+
+def _drop_samples(inbox: Path) -> list[tuple[Path, str]]:
+    demo = inbox / "DEMO"
+    demo.mkdir(parents=True)
+    (inbox / ERROR_PROJECT).mkdir()
+    described = {
+        "clientes_promo.csv": "Excel CSV in Windows-1252, ';', 3 bad rows among 20",
+        "lembrete.xlsx": "Excel workbook, numeric phone cells",
+        "entregas.xls": "legacy Excel 97-2003",
+        "cobranca.ods": "LibreOffice, the header on row 3",
+        "avisos.tsv": "UTF-8, TAB, no header",
+        "pesquisa_multilinha.csv": "CSV UTF-8 with line breaks and ';' inside quotes",
+    }
+    out = []
+    source = resources.files("batcher") / "demodrops"
+    for name, what in described.items():
+        target = demo / name
+        target.write_bytes((source / name).read_bytes())
+        out.append((target, what))
+    failing = inbox / ERROR_PROJECT / "aviso_falha.tsv"
+    failing.write_bytes((source / "avisos.tsv").read_bytes().replace(b"Aviso", b"Falha"))
+    out.append((failing, f"for project {ERROR_PROJECT}: the simulator moves its file to error/"))
+    mixed = demo / "entregas_hoje.csv"
+    mixed.write_text(MIXED, encoding="utf-8")
+    out.append((mixed, "a header with 'Celular do cliente'; one delivered, one not delivered, one on carrier "
+                       "Oi (no delivery reports), two refused by the carrier"))
+    bad = demo / "todos_ruins.csv"
+    bad.write_text(ALL_BAD, encoding="utf-8")
+    out.append((bad, "no valid row: refused as a whole"))
+    copy = demo / "clientes_promo_copia.csv"
+    copy.write_bytes((source / "clientes_promo.csv").read_bytes())
+    out.append((copy, "the same content as clientes_promo.csv: not sent twice"))
+    return out
 
 
 def _prepare(workdir: Path) -> None:
     if workdir.exists():
         if not (workdir / DEMO_MARKER).exists() and any(workdir.iterdir()):
-            from .errors import ConfigError
-
             raise ConfigError(f"{workdir}: exists and was not made by `batcher demo`; choose another --dir")
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -133,9 +168,9 @@ def _prepare(workdir: Path) -> None:
 
 def _config_text(sim: Simulator, config: SimConfig) -> str:
     return f"""\
-# written by `batcher demo` for the embedded simulator
+# written by `batcher demo` for the embedded simulator (a throw-away config)
 [sftp]
-host = "{sim.host}"
+host = "{sim.connect_host}"
 port = {sim.sftp_port}
 username = "{config.username}"
 password = "{config.password}"
@@ -160,4 +195,7 @@ project = "DEMO"
 interval = "0.2s"
 max_interval = "1s"
 timeout = "60s"
+
+[watch]
+settle_seconds = "0.3s"
 """

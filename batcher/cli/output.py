@@ -40,6 +40,8 @@ class Output:
             self.err.width = PIPE_WIDTH
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
+        #: a one-line note per drop converted instead of its whole summary
+        self.compact = False
 
     # -- results (stdout) ---------------------------------------------------------------
 
@@ -105,7 +107,14 @@ class Output:
         elif isinstance(event, UploadProgress):
             self.upload(event.name, event.sent, event.total)
         elif isinstance(event, DropConverted):
-            print_conversion(self, event.summary)
+            s = event.summary
+            if self.compact:
+                files = ", ".join(f.name for f in s.files) or "no file"
+                refused = ", ".join(f"{n} {code}" for code, n in s.rejected.most_common())
+                self.note(f"{s.source.name}: {s.rows_read} rows, {s.accepted} accepted"
+                          + (f", {s.rejected_total} refused ({refused})" if refused else "") + f" -> {files}")
+            else:
+                print_conversion(self, s)
         elif isinstance(event, BatchChanged):
             b = event.batch
             detail = f" ({b.detail})" if b.detail and b.state.value in ("file_rejected", "stuck") else ""

@@ -43,6 +43,8 @@ in the foreground until Ctrl-C / SIGTERM. Prints how to connect.
 @click.option("--processing-delay", type=float, default=0.0, help="Seconds a complete file waits before it is moved.")
 @click.option("--api-5xx-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of API requests answered 5xx.")
 @click.option("--api-latency", type=float, default=0.0, help="Seconds every API answer is delayed.")
+@click.option("--error-project", "error_projects", multiple=True, metavar="PROJECT",
+              help="Move every file of this project to error/ (repeatable).")
 @click.option("--api-sloppy-json", is_flag=True,
               help="Answer with codes as strings, null fields omitted and unknown extra fields.")
 @click.option("--list-page", type=int, default=1000, show_default=True,
@@ -53,12 +55,13 @@ def sim(host: str, port: int, api_port: int, root: Path, username: str, password
         authorized_keys: Path | None, api_username: str, api_token: str, eof_grace: float, sent_delay: float,
         delivered_delay: float, seed: int, file_error_rate: float, drop_after_bytes: int | None,
         drop_connections: int, processing_delay: float, api_5xx_rate: float, api_latency: float,
-        api_sloppy_json: bool, list_page: int, rate_limit: float) -> None:
+        api_sloppy_json: bool, list_page: int, rate_limit: float, error_projects: tuple[str, ...]) -> None:
     from ..sim import Faults, SimConfig, run_foreground
 
     faults = Faults(seed=seed, file_error_rate=file_error_rate, drop_after_bytes=drop_after_bytes,
                     drop_connections=drop_connections, processing_delay=processing_delay,
-                    api_5xx_rate=api_5xx_rate, api_latency=api_latency, api_sloppy_json=api_sloppy_json)
+                    api_5xx_rate=api_5xx_rate, api_latency=api_latency, api_sloppy_json=api_sloppy_json,
+                    error_projects=frozenset(error_projects))
     config = SimConfig(root=root, host=host, port=port, api_port=api_port, username=username, password=password,
                        api_username=api_username, api_token=api_token, authorized_keys=authorized_keys,
                        eof_grace=eof_grace, sent_delay=sent_delay, delivered_delay=delivered_delay,

@@ -18,6 +18,8 @@ class Faults:
     """What the simulator does wrong on purpose (all off by default).
 
     - `file_error_rate`: fraction (0..1) of otherwise valid files moved to error/.
+    - `error_projects`: every file of these projects (the PROJECT of its name) goes to
+      error/, as the platform does with a file it cannot process (the demo uses it).
     - `drop_after_bytes`: the SFTP server drops the connection once a session has
       written that many bytes of file data (the bytes up to the limit are kept) ...
     - `drop_connections`: ... for this many connections in total, then behaves again.
@@ -32,6 +34,7 @@ class Faults:
 
     seed: int = 0
     file_error_rate: float = 0.0
+    error_projects: frozenset[str] = frozenset()
     drop_after_bytes: int | None = None
     processing_delay: float = 0.0
     api_5xx_rate: float = 0.0

@@ -121,6 +121,8 @@ class Processor:
             return  # changed under us; look again next scan
         if not result.ok:
             self._move(name, self.error, result.reason, 0)
+        elif name.split(".", 1)[0] in self.config.faults.error_projects:
+            self._move(name, self.error, "fault: error_projects", len(result.rows))
         elif self.config.faults.file_error_rate and self.rng.random() < self.config.faults.file_error_rate:
             self._move(name, self.error, "fault: file_error_rate", len(result.rows))
         else:

@@ -109,11 +109,23 @@ def test_a_store_of_the_previous_release_is_upgraded_in_place(tmp_path: Path) ->
         MIGRATIONS[:] = saved
     conn.execute("INSERT INTO drops (project, content_hash, source_path, source_name, created_at, status)"
                  " VALUES ('P', 'h', '/in/a.csv', 'a.csv', '2026-11-01T00:00:00.000Z', 'reported')")
+    conn.execute("INSERT INTO batches (drop_id, project, day, seq, remote_name, state, local_path, size, sha256,"
+                 " rows, created_at, updated_at, finished_at) VALUES (1, 'P', '20261101', 1, 'P.20261101.01.txt',"
+                 " 'accepted', '/s/x', 10, 'abc', 2, 't', 't', '2026-11-01T00:00:01.000Z')")
+    for line, message_state in ((2, "pending"), (3, "delivered")):
+        conn.execute("INSERT INTO messages (batch_id, line, number, text, correlation_id, encoding, segments,"
+                     " state, updated_at) VALUES (1, ?, '5511987654321', 'olá', ?, 'UCS-2', 1, ?, 't')",
+                     (line, f"c-{line}", message_state))
     conn.close()
     with Store.open(state) as store:
         assert store.schema_version == len(MIGRATIONS)
         (drop,) = store.all_drops()
         assert (drop.status, drop.origin, drop.archived_to) == ("reported", "push", None)
+        # its messages kept, now one id range per batch, still found by reconcile and report
+        assert [(m.line, m.state, m.text, m.batch_id) for m in store.messages(1)] == [
+            (2, "pending", "olá", 1), (3, "delivered", "olá", 1)]
+        assert [c.correlation_id for c in store.reconcile_candidates()] == ["c-2"]
+        assert [r.line for r in store.report_rows(drop_id=1)] == [2, 3]
     names = [n for (n,) in sqlite3.connect(state / "batcher.db").execute("SELECT name FROM schema_migrations")]
     assert names == [m.name for m in MIGRATIONS]
 

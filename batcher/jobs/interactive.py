@@ -172,8 +172,8 @@ def status(ctx: Context, ref: str | None, *, show_all: bool = False) -> Iterator
         if ref is None:
             batches = store.batches()
             shown = batches if show_all else batches[-50:]
-            counts = store.outcome_counts_by_batch()
-            yield StatusView(batches=shown, outcomes={b.id: counts.get(b.id, Counter()) for b in shown}, store=store)
+            counts = store.outcome_counts_by_batch(b.id for b in shown)
+            yield StatusView(batches=shown, outcomes=counts, store=store)
             return
         kind, record = resolve_ref(store, ref)
         if kind == "batch":

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -286,18 +286,36 @@ def reconcile_pass(
             now = clock.now()
             record([ch for c in group if (ch := decide(c, found.get(c.id), now, policy)) is not None])
     else:
+        # the messages a status may be about, by correlationId: those not final of the
+        # accepted batches (in memory for the pass; messages have no index by id)
+        by_id = {c.id: c for c in store.reconcile_candidates()}
+        by_cid: dict[str, list[int]] = defaultdict(list)
+        by_pid: dict[str, int] = {}
+        for c in by_id.values():
+            by_cid[c.correlation_id].append(c.id)
+            if c.platform_id:
+                by_pid[c.platform_id.lower()] = c.id
         for page in source.drain():
             result.requests += 1  # a page drained is recorded even when told to stop: it is consumed
             result.statuses += len(page)
             result.queried += len(page)
-            cids = {s.correlation_id for s in page if s.correlation_id}
-            known = [c for group in store.messages_by_correlation(cids).values() for c in group
-                     if c.state not in FINAL_MESSAGE_STATES]
-            found, unknown = match(known, page)
+            # only the messages this page can be about: by its correlationIds and ids
+            wanted = {i for s in page for i in by_cid.get(s.correlation_id or "", ())}
+            wanted.update(by_pid[s.id.lower()] for s in page if s.id and s.id.lower() in by_pid)
+            found, unknown = match([by_id[i] for i in sorted(wanted)], page)
             result.unknown += unknown
             now = clock.now()
-            by_id = {c.id: c for c in known}
-            record([ch for mid, s in found.items() if (ch := decide(by_id[mid], s, now, policy)) is not None])
+            changes = [ch for mid, s in found.items() if (ch := decide(by_id[mid], s, now, policy)) is not None]
+            record(changes)
+            for ch in changes:  # the next pages see each message as it is now
+                current = by_id[ch.message_id]
+                by_id[ch.message_id] = replace(current, state=ch.new, platform_id=ch.platform_id or current.platform_id,
+                                               carrier_name=ch.carrier_name or current.carrier_name,
+                                               sent_at=ch.sent_at or current.sent_at)
+                if ch.platform_id:
+                    by_pid[ch.platform_id.lower()] = ch.message_id
+                if ch.new in FINAL_MESSAGE_STATES:  # never matched again in this pass
+                    by_cid[current.correlation_id].remove(ch.message_id)
             if stopping():
                 break
         # time moves on for the messages the platform said nothing about
@@ -306,5 +324,6 @@ def reconcile_pass(
             changes = [ch for c in group if (ch := decide(c, None, now, policy)) is not None]
             if changes:
                 record(changes)
+    store.close_final_batches()
     result.outstanding = store.count_outstanding()
     return result

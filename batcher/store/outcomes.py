@@ -17,6 +17,7 @@ A mixin of `Store` (it uses the connection, the mutex and the transactions of
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 import threading
@@ -36,7 +37,7 @@ from ..models import (
     check_drop_transition,
     check_message_transition,
 )
-from .records import DropRecord
+from .records import IN_BATCH, LINE_BITS, DropRecord, batch_range
 
 __all__ = ["Candidate", "OutcomesMixin", "RefusalRecord", "ReportSourceRow"]
 
@@ -190,7 +191,7 @@ class OutcomesMixin:
             rows = self._conn.execute(
                 _DROP_SELECT + " WHERE purged_at IS NULL AND created_at < ? AND status NOT IN (?)"
                 " AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.drop_id = drops.id AND b.state NOT IN (?, ?))"
-                " AND NOT EXISTS (SELECT 1 FROM messages m JOIN batches b ON b.id = m.batch_id"
+                f" AND NOT EXISTS (SELECT 1 FROM batches b JOIN messages m ON {IN_BATCH}"
                 f"   WHERE b.drop_id = drops.id AND m.state IN ({marks}))"
                 " ORDER BY id",
                 (cutoff, DropState.NEW.value, BatchState.ACCEPTED.value, BatchState.FILE_REJECTED.value,
@@ -203,10 +204,11 @@ class OutcomesMixin:
         too), keeping counts, states, codes and events; mark the drop purged. Returns
         (messages, refused rows) cleared."""
         with self.transaction():
-            cur = self._conn.execute(
-                "UPDATE messages SET number = '', text = '' WHERE batch_id IN"
-                " (SELECT id FROM batches WHERE drop_id = ?)", (drop_id,))
-            messages = cur.rowcount
+            messages = 0
+            for (batch_id,) in self._conn.execute("SELECT id FROM batches WHERE drop_id = ?", (drop_id,)).fetchall():
+                cur = self._conn.execute(
+                    "UPDATE messages SET number = '', text = '' WHERE id BETWEEN ? AND ?", batch_range(batch_id))
+                messages += cur.rowcount
             cur = self._conn.execute(
                 "UPDATE refusals SET number = NULL, text = NULL, correlation_id = NULL, cells = '[]'"
                 " WHERE drop_id = ?", (drop_id,))
@@ -261,56 +263,60 @@ class OutcomesMixin:
 
     # -------------------------------------------------------------- reconcile
 
+    def _open_batches(self) -> list[tuple[int, str | None]]:
+        """(id, finished_at) of the accepted batches that may still hold messages not final."""
+        with self._mutex:
+            return self._conn.execute(
+                "SELECT id, finished_at FROM batches WHERE state = ? AND open_messages = 1 ORDER BY id",
+                (BatchState.ACCEPTED.value,),
+            ).fetchall()
+
     def reconcile_candidates(self) -> Iterator[Candidate]:
-        """Messages not final, of accepted batches, in id order, read in chunks (memory
-        stays flat; writes may happen between chunks)."""
+        """Messages not final, of accepted batches, in id order, read batch by batch in
+        chunks (memory stays flat; writes may happen between chunks). Batches whose
+        messages were all found final are skipped (`close_final_batches`)."""
         marks = ", ".join("?" * len(_NON_FINAL))
         sql = (
-            "SELECT m.id, m.batch_id, m.state, m.correlation_id, m.number, m.message_id, m.carrier_name,"
-            " m.sent_at, b.finished_at FROM messages m JOIN batches b ON b.id = m.batch_id"
-            f" WHERE b.state = ? AND m.state IN ({marks}) AND m.id > ? ORDER BY m.id LIMIT ?"
+            "SELECT id, state, correlation_id, number, message_id, carrier_name, sent_at FROM messages"
+            f" WHERE id > ? AND id <= ? AND state IN ({marks}) ORDER BY id LIMIT ?"
         )
-        last = 0
-        while True:
-            with self._mutex:
-                rows = self._conn.execute(sql, (BatchState.ACCEPTED.value, *_NON_FINAL, last, 5000)).fetchall()
-            if not rows:
-                return
-            for r in rows:
-                yield Candidate(r[0], r[1], MessageState(r[2]), r[3], r[4], r[5], r[6], r[7], r[8])
-            last = rows[-1][0]
+        for batch_id, finished in self._open_batches():
+            last, end = batch_range(batch_id)
+            last -= 1
+            while True:
+                with self._mutex:
+                    rows = self._conn.execute(sql, (last, end, *_NON_FINAL, 5000)).fetchall()
+                if not rows:
+                    break
+                for r in rows:
+                    yield Candidate(r[0], batch_id, MessageState(r[1]), r[2], r[3], r[4], r[5], r[6], finished)
+                last = rows[-1][0]
 
     def count_outstanding(self) -> int:
         """Messages not final, of accepted batches (what reconcile still asks about)."""
         marks = ", ".join("?" * len(_NON_FINAL))
+        total = 0
         with self._mutex:
-            (n,) = self._conn.execute(
-                "SELECT COUNT(*) FROM messages m JOIN batches b ON b.id = m.batch_id"
-                f" WHERE b.state = ? AND m.state IN ({marks})",
-                (BatchState.ACCEPTED.value, *_NON_FINAL),
-            ).fetchone()
-        return int(n)
+            for batch_id, _ in self._open_batches():
+                (n,) = self._conn.execute(
+                    f"SELECT COUNT(*) FROM messages WHERE id BETWEEN ? AND ? AND state IN ({marks})",
+                    (*batch_range(batch_id), *_NON_FINAL),
+                ).fetchone()
+                total += int(n)
+        return total
 
-    def messages_by_correlation(self, correlation_ids: Iterable[str]) -> dict[str, list[Candidate]]:
-        """correlationId -> the messages (any state, any batch) carrying it, newest first.
-        For statuses the list endpoint returns, which name messages by id/correlationId."""
-        found: dict[str, list[Candidate]] = {}
-        ids = list(dict.fromkeys(c for c in correlation_ids if c))
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            with self._mutex:
-                rows = self._conn.execute(
-                    "SELECT m.id, m.batch_id, m.state, m.correlation_id, m.number, m.message_id, m.carrier_name,"
-                    " m.sent_at, b.finished_at, b.state FROM messages m JOIN batches b ON b.id = m.batch_id"
-                    f" WHERE m.correlation_id IN ({', '.join('?' * len(chunk))}) ORDER BY m.id DESC",
-                    chunk,
-                ).fetchall()
-            for r in rows:
-                if r[9] != BatchState.ACCEPTED.value:
-                    continue  # not on the platform as far as we know: nothing to match
-                found.setdefault(r[3], []).append(
-                    Candidate(r[0], r[1], MessageState(r[2]), r[3], r[4], r[5], r[6], r[7], r[8]))
-        return found
+    def close_final_batches(self) -> int:
+        """Mark the accepted or rejected batches whose messages are all final, so that no
+        reconcile pass scans them again (final is final). Returns how many."""
+        marks = ", ".join("?" * len(_NON_FINAL))
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE batches SET open_messages = 0 WHERE open_messages = 1 AND state IN (?, ?)"
+                f" AND NOT EXISTS (SELECT 1 FROM messages m JOIN batches b ON {IN_BATCH}"
+                f"   WHERE b.id = batches.id AND m.state IN ({marks}))",
+                (BatchState.ACCEPTED.value, BatchState.FILE_REJECTED.value, *_NON_FINAL),
+            )
+        return int(cur.rowcount)
 
     def apply_changes(self, changes: Sequence[MessageChange]) -> list[MessageChange]:
         """Apply message state changes in one transaction, compare-and-set on the old
@@ -350,8 +356,7 @@ class OutcomesMixin:
                 [(c.message_id, now, c.old.value, c.new.value, c.cause, *(getattr(c, f) for f in _MESSAGE_FIELDS))
                  for c in applied],
             )
-            batch_ids = sorted({bid for (bid,) in self._in_chunks(
-                "SELECT DISTINCT batch_id FROM messages WHERE id IN ({})", [c.message_id for c in applied])})
+            batch_ids = sorted({c.message_id >> LINE_BITS for c in applied})
             for start in range(0, len(batch_ids), _CHUNK):
                 chunk = batch_ids[start : start + _CHUNK]
                 self._conn.execute(
@@ -361,19 +366,12 @@ class OutcomesMixin:
                 )
         return applied
 
-    def _in_chunks(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        out: list[tuple[Any, ...]] = []
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            out += self._conn.execute(sql.format(", ".join("?" * len(chunk))), chunk).fetchall()
-        return out
-
     def pending_of_batch(self, batch_id: int) -> list[int]:
         """Row ids of the batch's messages still pending."""
         with self._mutex:
             return [i for (i,) in self._conn.execute(
-                "SELECT id FROM messages WHERE batch_id = ? AND state = ? ORDER BY id",
-                (batch_id, MessageState.PENDING.value),
+                "SELECT id FROM messages WHERE id BETWEEN ? AND ? AND state = ? ORDER BY id",
+                (*batch_range(batch_id), MessageState.PENDING.value),
             )]
 
     def message_events(self, message_id: int) -> list[dict[str, Any]]:
@@ -391,15 +389,17 @@ class OutcomesMixin:
     def outcome_counts(self, *, batch_id: int | None = None, drop_id: int | None = None) -> Counter[str]:
         """Messages by state (MessageState values) of one batch, one drop, or all; for a
         drop, its refused rows too (as "refused")."""
-        where = ""
-        params: tuple[int, ...] = ()
+        params: tuple[int, ...]
         if batch_id is not None:
-            where, params = "WHERE batch_id = ?", (batch_id,)
+            sql, params = "SELECT state, COUNT(*) FROM messages WHERE id BETWEEN ? AND ? GROUP BY state", \
+                batch_range(batch_id)
         elif drop_id is not None:
-            where, params = "WHERE batch_id IN (SELECT id FROM batches WHERE drop_id = ?)", (drop_id,)
+            sql, params = (f"SELECT m.state, COUNT(*) FROM batches b JOIN messages m ON {IN_BATCH}"
+                           " WHERE b.drop_id = ? GROUP BY m.state"), (drop_id,)
+        else:
+            sql, params = "SELECT state, COUNT(*) FROM messages GROUP BY state", ()
         with self._mutex:
-            counts: Counter[str] = Counter(dict(self._conn.execute(
-                f"SELECT state, COUNT(*) FROM messages {where} GROUP BY state", params).fetchall()))
+            counts: Counter[str] = Counter(dict(self._conn.execute(sql, params).fetchall()))
             if drop_id is not None:
                 (refused,) = self._conn.execute(
                     "SELECT COUNT(*) FROM refusals WHERE drop_id = ?", (drop_id,)).fetchone()
@@ -407,13 +407,9 @@ class OutcomesMixin:
                     counts["refused"] = refused
         return counts
 
-    def outcome_counts_by_batch(self) -> dict[int, Counter[str]]:
-        with self._mutex:
-            rows = self._conn.execute("SELECT batch_id, state, COUNT(*) FROM messages GROUP BY batch_id, state")
-            out: dict[int, Counter[str]] = {}
-            for batch_id, state, n in rows:
-                out.setdefault(batch_id, Counter())[state] = n
-        return out
+    def outcome_counts_by_batch(self, batch_ids: Iterable[int]) -> dict[int, Counter[str]]:
+        """Messages by state for each of these batches (one range each)."""
+        return {batch_id: self.outcome_counts(batch_id=batch_id) for batch_id in batch_ids}
 
     def failure_reasons(self, *, batch_id: int) -> Counter[str]:
         """Why messages of a batch did not reach a phone: the platform's status names
@@ -421,8 +417,8 @@ class OutcomesMixin:
         with self._mutex:
             rows = self._conn.execute(
                 "SELECT state, sent_status, sent_status_code, delivered_status, COUNT(*) FROM messages"
-                " WHERE batch_id = ? AND state IN (?, ?, ?, ?) GROUP BY 1, 2, 3, 4",
-                (batch_id, MessageState.REJECTED.value, MessageState.NOT_DELIVERED.value,
+                " WHERE id BETWEEN ? AND ? AND state IN (?, ?, ?, ?) GROUP BY 1, 2, 3, 4",
+                (*batch_range(batch_id), MessageState.REJECTED.value, MessageState.NOT_DELIVERED.value,
                  MessageState.NOT_SENT.value, MessageState.EXPIRED.value),
             ).fetchall()
         reasons: Counter[str] = Counter()
@@ -440,32 +436,51 @@ class OutcomesMixin:
     # ----------------------------------------------------------------- report
 
     def report_rows(self, *, drop_id: int | None = None, batch_id: int | None = None) -> Iterator[ReportSourceRow]:
-        """Every input row of a drop (messages and refused rows), or every message of a
-        batch, in line order. Streams in chunks of lines (memory stays flat)."""
+        """Every input row of a drop (messages and refused rows, merged by line), or every
+        message of a batch, in line order. Streams in chunks (memory stays flat): a
+        drop's batches hold its lines in order, one id range each."""
         if (drop_id is None) == (batch_id is None):
             raise ValueError("give a drop_id or a batch_id")
-        msg_where = "m.batch_id = ?" if batch_id is not None else "b.drop_id = ?"
-        key = batch_id if batch_id is not None else drop_id
+        if batch_id is not None:
+            yield from self._batch_rows(batch_id)
+            return
+        assert drop_id is not None
+        with self._mutex:
+            batch_ids = [i for (i,) in self._conn.execute(
+                "SELECT id FROM batches WHERE drop_id = ? ORDER BY id", (drop_id,))]
+        messages = (row for b in batch_ids for row in self._batch_rows(b))
+        yield from heapq.merge(messages, self._refused_rows(drop_id), key=lambda r: (r.line, r.refused))
+
+    def _batch_rows(self, batch_id: int) -> Iterator[ReportSourceRow]:
         sql = (
-            "SELECT m.line, 0, m.batch_id, b.remote_name, m.number, m.text, m.correlation_id, m.state, NULL, NULL,"
+            "SELECT m.id, m.line, b.remote_name, m.number, m.text, m.correlation_id, m.state,"
             " m.message_id, m.carrier_id, m.carrier_name, m.sent_status_code, m.sent_status, m.sent_at,"
             " m.delivered_status_code, m.delivered_status, m.delivered_at, m.updated_at, m.encoding, m.segments"
-            f" FROM messages m JOIN batches b ON b.id = m.batch_id WHERE {msg_where} AND m.line > ?"
+            " FROM messages m JOIN batches b ON b.id = ? WHERE m.id > ? AND m.id <= ?"
+            f" ORDER BY m.id LIMIT {_REPORT_CHUNK}"
         )
-        if drop_id is not None:
-            sql += (
-                " UNION ALL SELECT r.line, 1, NULL, NULL, r.number, r.text, r.correlation_id, 'refused',"
-                " r.code, r.reason, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
-                " FROM refusals r WHERE r.drop_id = ? AND r.line > ?"
-            )
-        sql = f"SELECT * FROM ({sql}) ORDER BY 1, 2 LIMIT {_REPORT_CHUNK}"
-        last = -1
+        last, end = batch_range(batch_id)
+        last -= 1
         while True:
-            params = (key, last, key, last) if drop_id is not None else (key, last)
             with self._mutex:
-                rows = self._conn.execute(sql, params).fetchall()
+                rows = self._conn.execute(sql, (batch_id, last, end)).fetchall()
             for r in rows:
-                yield ReportSourceRow(r[0], bool(r[1]), *r[2:])
+                yield ReportSourceRow(r[1], False, batch_id, r[2], r[3], r[4], r[5], r[6], None, None, *r[7:])
             if len(rows) < _REPORT_CHUNK:
                 return
-            last = rows[-1][0]  # an input line is one message or one refusal, never two rows
+            last = rows[-1][0]
+
+    def _refused_rows(self, drop_id: int) -> Iterator[ReportSourceRow]:
+        last_line, last_id = -1, 0
+        while True:
+            with self._mutex:
+                rows = self._conn.execute(
+                    "SELECT id, line, number, text, correlation_id, code, reason FROM refusals"
+                    " WHERE drop_id = ? AND (line > ? OR (line = ? AND id > ?)) ORDER BY line, id LIMIT ?",
+                    (drop_id, last_line, last_line, last_id, _REPORT_CHUNK),
+                ).fetchall()
+            for r in rows:
+                yield ReportSourceRow(r[1], True, None, None, r[2], r[3], r[4], "refused", r[5], r[6])
+            if len(rows) < _REPORT_CHUNK:
+                return
+            last_line, last_id = rows[-1][1], rows[-1][0]

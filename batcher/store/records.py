@@ -11,11 +11,16 @@ from ..models import BatchState, MessageState
 __all__ = [
     "DROP_NEW",
     "INACTIVE_DROP_STATUSES",
+    "IN_BATCH",
+    "LINE_BITS",
+    "MAX_LINE",
     "BatchRecord",
     "Clock",
     "DropRecord",
     "MessageRecord",
+    "batch_range",
     "format_timestamp",
+    "message_id_of",
     "utc_now",
 ]
 
@@ -31,6 +36,23 @@ DROP_REPORTED = "reported"
 #: Drop statuses that do not block the same content from being pushed again without
 #: --force: nothing of such a drop reached the platform, or it was explicitly replaced.
 INACTIVE_DROP_STATUSES = frozenset({"rejected", "superseded"})
+
+
+#: a message's row id is ``(batch id << LINE_BITS) | line``: a batch is one range of ids
+LINE_BITS = 32
+MAX_LINE = (1 << LINE_BITS) - 1
+#: SQL: the messages `m` of the batch `b` (a range of the primary key, no index needed)
+IN_BATCH = f"m.id BETWEEN (b.id << {LINE_BITS}) AND ((b.id << {LINE_BITS}) | {MAX_LINE})"
+
+
+def message_id_of(batch_id: int, line: int) -> int:
+    """The row id of line `line` of batch `batch_id`."""
+    return (batch_id << LINE_BITS) | line
+
+
+def batch_range(batch_id: int) -> tuple[int, int]:
+    """The first and last possible row id of a batch's messages."""
+    return batch_id << LINE_BITS, (batch_id << LINE_BITS) | MAX_LINE
 
 
 def utc_now() -> datetime:

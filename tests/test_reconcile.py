@@ -17,9 +17,9 @@ import json
 import sqlite3
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pytest

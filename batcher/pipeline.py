@@ -22,6 +22,7 @@ Polling lists `success` and `error` once per round for all outstanding batches.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -228,6 +229,7 @@ class Delivery:
                     for batch_id, written in zip(batch_ids, summary.files, strict=True):
                         final = self.batch_dir / written.name
                         written.path.replace(final)
+                        os.chmod(final, 0o600)  # whichever engine wrote it: a copy of what left
                         kept.append(dataclasses.replace(written, path=final))
                         store.update_batch_file(batch_id, size=written.size, sha256=written.sha256,
                                                 rows=written.rows)
@@ -376,6 +378,7 @@ class Delivery:
         old_local = Path(batch.local_path)
         new_local = old_local.with_name(new_name)
         shutil.copyfile(old_local, new_local)
+        os.chmod(new_local, 0o600)
         self.store.rename_batch(batch.id, seq=seq, remote_name=new_name, local_path=str(new_local))
         self.notify(f"{batch.remote_name}: {reason}; sending it again as {new_name}")
         renamed = self.store.get_batch(batch.id)
@@ -384,7 +387,7 @@ class Delivery:
         self._send(renamed, new_local, attempt=attempt)
 
     def _download_error_copy(self, batch: BatchRecord) -> Path:
-        self.error_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.error_dir)
         copy = self.error_dir / f"{batch.id}-{batch.remote_name}"
         self.transport.download(f"{self.sftp.error_dir}/{batch.remote_name}", copy)
         return copy

@@ -313,6 +313,8 @@ class Validator:
             text, folded = transliterate(text)
             if folded:
                 ascii_text = text.isascii()
+                if not text.strip():  # only characters that fold to nothing (a soft hyphen)
+                    return self._reject(row, RejectCode.TEXT_MISSING)
         if ";" in text:  # after transliteration, which can produce one (U+037E)
             if not self._replace_semicolon:
                 return self._reject(row, RejectCode.TEXT_SEMICOLON)

@@ -316,3 +316,11 @@ def test_seen_table_never_matches_across_two_keys() -> None:
     assert table.first_line(straddling) == 12
     assert table.add(key(b"AA\x00\x00AAxy"), 99) == 10  # a real repeat names the first line
     assert len(table) == 2
+
+
+def test_a_text_that_transliterates_to_nothing_is_missing() -> None:
+    """Found by the property test: a text of only a soft hyphen folds to "" and must not
+    reach the platform file (render refuses an empty text)."""
+    v = Validator(ValidationPolicy(transliterate=True), ColumnMap(0, 1), "k")
+    result = v.check(RawRow(2, ("5511987654321", "\u00ad")))
+    assert isinstance(result, Rejection) and result.code == "text_missing"

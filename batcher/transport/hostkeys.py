@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ConfigError, HostKeyError, PlatformUnreachable
+from ..fsutil import ensure_private_dir
 
 if TYPE_CHECKING:
     import paramiko
@@ -229,7 +230,7 @@ class KnownHosts:
     def _write(self, lines: Iterable[str], extra: Iterable[str]) -> None:
         new_lines = [*lines, *extra]
         text = "".join(line + "\n" for line in new_lines)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.path.parent)  # usually the state dir: 0700 when we make it
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -40,6 +40,7 @@ from typing import Literal, TypeVar
 import paramiko
 
 from ..errors import AuthenticationError, ConfigError, PlatformUnreachable, RemoteError
+from ..fsutil import ensure_private_dir, open_private
 from ..settings import SftpSettings
 from .hostkeys import KnownHosts
 
@@ -352,14 +353,16 @@ class SftpTransport:
     def download(self, remote_path: str, local: Path) -> None:
         """Copy a remote file to `local` (written to a temporary name, then renamed)."""
         local = Path(local)
-        local.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(local.parent)
         tmp = local.with_name(f".{local.name}.part")
 
         def fn(client: paramiko.SFTPClient) -> None:
+            open_private(tmp, "wb").close()  # paramiko writes into it: 0600 from the start
             client.get(remote_path, str(tmp), prefetch=True, max_concurrent_prefetch_requests=PREFETCH_REQUESTS)
 
         try:
             self._run("download", remote_path, fn)
+            os.chmod(tmp, 0o600)
             os.replace(tmp, local)
         finally:
             tmp.unlink(missing_ok=True)

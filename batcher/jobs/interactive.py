@@ -81,9 +81,7 @@ def push(
             try:
                 result = delivery.push(source, project=projects[source], force=force, sheet=sheet, columns=columns)
             except InputError as exc:
-                ctx.emit(Note(f"error: {exc}", "error"))
-                outcome.errors.append(exc)
-                outcome.exit_code = max(outcome.exit_code, exc.exit_code)
+                _refused(ctx, outcome, exc)
                 continue
             outcome.results.append(result)
             batch_ids.extend(b.id for b in result.batches)
@@ -134,19 +132,21 @@ def convert(
             summary = convert_drop(source, project=proj, settings=ctx.settings, out_dir=out_dir,
                                    namer=namer, sheet=sheet, columns=columns)
         except InputError as exc:
-            ctx.emit(Note(f"error: {exc}", "error"))
-            outcome.errors.append(exc)
-            outcome.exit_code = max(outcome.exit_code, exc.exit_code)
+            _refused(ctx, outcome, exc)
             continue
         outcome.summaries.append(summary)
         if on_summary is not None:
             on_summary(summary)
         if summary.accepted == 0:
-            refused = InputError(source, refused_as_a_whole(summary))
-            ctx.emit(Note(f"error: {refused}", "error"))
-            outcome.errors.append(refused)
-            outcome.exit_code = max(outcome.exit_code, refused.exit_code)
+            _refused(ctx, outcome, InputError(source, refused_as_a_whole(summary)))
     return outcome
+
+
+def _refused(ctx: Context, outcome: PushOutcome | ConvertOutcome, exc: InputError) -> None:
+    """One file refused as a whole: said, kept, and the worst exit code so far."""
+    ctx.emit(Note(f"error: {exc}", "error"))
+    outcome.errors.append(exc)
+    outcome.exit_code = max(outcome.exit_code, exc.exit_code)
 
 
 # -- status -------------------------------------------------------------------------

@@ -33,11 +33,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-def config_option(needs_config: bool | Callable[[dict[str, Any]], bool] = True) -> Callable[[F], F]:
+def config_option(needs_config: bool | Callable[[dict[str, Any]], bool] = True, *,
+                  warn_secrets: bool = True) -> Callable[[F], F]:
     """`--config PATH` on a command (also accepted before it: `batcher --config F push`);
     the loaded Settings arrive as `settings`. With `needs_config` (or when it says so for
     the command's options), running with no config file at all is an error (exit 2):
-    commands that talk to the platform or write state never run on production defaults."""
+    commands that talk to the platform or write state never run on production defaults.
+    A secret readable by others is warned about once (`warn_secrets`; `check` lists it
+    as a failure instead)."""
 
     def decorate(func: F) -> F:
         @click.option(
@@ -54,7 +57,7 @@ def config_option(needs_config: bool | Callable[[dict[str, Any]], bool] = True) 
                 config_path = (root.obj or {}).get("config_path")
             required = needs_config(kwargs) if callable(needs_config) else needs_config
             settings = load_settings(config_path, require=required)
-            if required and func.__name__ != "check":  # check lists them as failures itself
+            if required and warn_secrets:
                 warn_loose_secrets(settings)
             return func(*args, settings=settings, **kwargs)
 

@@ -215,7 +215,7 @@ def reconcile(until_final: bool, deadline: str | None, settings: Settings) -> in
 
 
 @cli.command()
-@config_option()
+@config_option(warn_secrets=False)
 def check(settings: Settings) -> int:
     """Test SFTP login, host key, remote directories, write permission and API credentials.
 

@@ -38,6 +38,7 @@ from ..failpoints import failpoint
 from ..fsutil import ensure_private_dir
 from ..inbox import DropFiler, WholeFileReason, duplicate_reason, project_for
 from ..models import BatchState
+from ..store.records import format_timestamp
 from .base import Context, Session
 from .interactive import reconcile_pass, write_drop_report
 
@@ -152,7 +153,7 @@ def write_reports(ctx: Context, session: Session) -> list[Path]:
     store = session.store
     written = []
     for drop in store.drops_to_report():
-        at = store._now()
+        at = format_timestamp(ctx.clock.now())  # before writing: a change meanwhile is reported next time
         path, rows = write_drop_report(ctx, store, drop)
         store.mark_drop_reported(drop.id, at)
         ctx.emit(ReportWritten(path, drop.id, rows))

@@ -53,7 +53,7 @@ class Sink:
         store.add_messages(ids[batch.file_index], batch)
         spent[0] += time.perf_counter() - t
         spent[1] += len(batch.line)
-    def refused(self, rejections):
+    def refused(self, rejections, columns):
         pass
 
 ids = []

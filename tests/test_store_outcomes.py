@@ -135,3 +135,30 @@ def test_refusal_cells_keep_unicode(store: Store) -> None:
     store.add_refusals(drop_id, [(5, "text_too_long", "r", "1", "ação 😀", None, ("1", "ação 😀"))])
     raw = sqlite3.connect(store.path).execute("SELECT cells FROM refusals").fetchone()[0]
     assert json.loads(raw) == ["1", "ação 😀"]
+
+
+def test_opening_a_fresh_database_another_process_is_creating_waits_instead_of_failing() -> None:
+    """Two `batcher push` started together on a new state dir: one failed with exit 1,
+    "database is locked" (3 of 600 concurrent first opens here), because SQLite answers
+    the journal-mode change with SQLITE_BUSY at once, without its busy handler, while
+    another process is still creating the database. That timing cannot be produced on
+    demand, so the answer is injected: the store waits it out and opens."""
+    from batcher.store._store import _journal_mode_wal
+
+    class Busy:
+        """A connection whose journal-mode change is answered `error` `times` times."""
+
+        def __init__(self, times: int, error: str = "database is locked") -> None:
+            self.conn, self.left, self.error = sqlite3.connect(":memory:"), times, error
+
+        def execute(self, sql: str):  # type: ignore[no-untyped-def]
+            if self.left:
+                self.left -= 1
+                raise sqlite3.OperationalError(self.error)
+            return self.conn.execute(sql)
+
+    busy = Busy(3)
+    assert _journal_mode_wal(busy) == "memory"  # type: ignore[arg-type]  # an in-memory db keeps its mode
+    assert busy.left == 0  # three answers "locked" waited out
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):  # any other error is not
+        _journal_mode_wal(Busy(1, "disk I/O error"))  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields as dataclass_fields
@@ -112,6 +113,23 @@ _BATCH_STATE = {s.value: s for s in BatchState}
 _MESSAGE_STATE = {s.value: s for s in MessageState}
 
 
+def _journal_mode_wal(conn: sqlite3.Connection) -> str:
+    """``PRAGMA journal_mode = WAL``, waiting out another process that is creating the
+    same fresh database: the mode change answers "database is locked" at once instead of
+    calling the busy handler (two `batcher push` started together on a new state dir
+    failed with exit 1)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.01
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 def _chunks_of(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[list[int], list[tuple[Any, ...]]]]:
     """(lines, rows) of MESSAGE_CHUNK rows at a time (the line is each row's first value)."""
     while chunk := list(itertools.islice(rows, MESSAGE_CHUNK)):
@@ -178,7 +196,7 @@ class Store(OutcomesMixin):
             # a new database gets 16 KB pages (a no-op on an existing one): a million
             # messages record at 540k/s instead of 445k/s with 4 KB (bench/push.py)
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _journal_mode_wal(conn)
             if mode != "wal":
                 raise BatcherError(f"the state database {path} cannot use WAL (journal mode {mode})")
             conn.execute("PRAGMA synchronous = FULL")

@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING
 
 import filelock
 
-from ..errors import ConfigError, DropRejected, DuplicateDropError, InputError, PlatformUnreachable
+from ..errors import (
+    AuthenticationError,
+    ConfigError,
+    DropRejected,
+    DuplicateDropError,
+    HostKeyError,
+    InputError,
+    PlatformUnreachable,
+)
 from ..events import DropDone, Note, ReportWritten
 from ..failpoints import failpoint
 from ..fsutil import ensure_private_dir
@@ -319,6 +327,10 @@ def watch(ctx: Context, stop: threading.Event, *, watcher: InboxWatcher | None =
                             except PlatformUnreachable as exc:
                                 ctx.emit(Note(f"{drop.path}: not sent now, will try again: {exc}", "error"))
                                 retry_after[drop.path] = ctx.clock.monotonic() + settings.poll.max_interval
+                            except (AuthenticationError, HostKeyError):
+                                raise  # every drop would fail the same way: the operator must act (exit 2)
+                            except ConfigError as exc:  # this drop only (it cannot be moved...): said, kept
+                                ctx.emit(Note(f"{drop.path}: left in the inbox: {exc}", "error"))
             for note in own.notices():
                 if note.path not in said:
                     said.add(note.path)

@@ -340,10 +340,11 @@ def _convert_columnar(
     try:
         if out_dir is not None:
             assert namer is not None
-            for index, (tmp, rows) in enumerate(outcome.files):
+            for index, output in enumerate(outcome.files):
                 name, final = claim_batch_name(out_dir, namer, index)
-                os.replace(tmp, final)  # over our own placeholder
-                summary.files.append(WrittenFile(final, name, rows, final.stat().st_size, _sha256(final)))
+                os.replace(output.path, final)  # over our own placeholder
+                outcome.named.append(final)
+                summary.files.append(WrittenFile(final, name, output.rows, output.size, output.sha256))
         summary.rejected_file = outcome.rejects.finish()
         summary.kind, summary.encoding, summary.delimiter = outcome.kind, outcome.encoding, outcome.delimiter
         summary.columns = outcome.columns

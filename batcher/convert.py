@@ -37,11 +37,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from .errors import ConfigError, InputError
 from .fsutil import ensure_private_dir, open_private
-from .ingest import TEXT_SUFFIXES, ColumnChoice, Table, open_regular, open_table
+from .ingest import SHEET_SUFFIXES, TEXT_SUFFIXES, ColumnChoice, Table, open_regular, open_table
 from .models import ColumnMap, Message, MessageColumns, RawRow, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
 from .render import EOF_LINE, HEADER_LINE, FileLayout, batch_file_name, parse_batch_name, render_line
@@ -255,10 +255,10 @@ def convert_drop(
         """The row path's reader, the same for both engines (encoding, delimiter, columns)."""
         return open_table(source, sheet=sheet, columns=choice)
 
-    if engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES):
+    if engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES + SHEET_SUFFIXES):
         done = _convert_columnar(
             source, summary, opener, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
-            drop_key=key, on_message=on_message, sink=sink, progress=progress,
+            drop_key=key, on_message=on_message, sink=sink, progress=progress, sheet=sheet, choice=choice,
             keep_rejections=keep_rejections, forced=engine == "columnar",
         )
         if done:
@@ -307,31 +307,39 @@ def _convert_columnar(
     sink: ConversionSink | None,
     progress: Callable[[int], None] | None,
     keep_rejections: int,
+    sheet: str | None,
+    choice: ColumnChoice,
     forced: bool,
 ) -> bool:
     """The columnar engine into `summary`; False when the row path must do it instead."""
     from .columnar import Ineligible
 
     try:
-        from .columnar import engine as columnar
+        if source.suffix.lower() in SHEET_SUFFIXES:
+            from .columnar import sheet as columnar_sheet
+        else:
+            from .columnar import engine as columnar
     except ImportError:
         if forced:
             raise
         return False
+    common: dict[str, Any] = {
+        "policy": ValidationPolicy.from_settings(settings),
+        "drop_key": drop_key,
+        "layout": FileLayout.from_settings(settings),
+        "max_rows": settings.format.max_rows_per_file,
+        "out_dir": out_dir,
+        "reject_writer": lambda columns: _RejectWriter(rejected_path, columns, settings.format.csv_delimiter),
+        "buffer": sink is not None or on_message is not None,
+        "progress": progress,
+        "keep_rejections": keep_rejections,
+    }
     try:
-        outcome = columnar.convert_text(
-            source,
-            opener=opener,
-            policy=ValidationPolicy.from_settings(settings),
-            drop_key=drop_key,
-            layout=FileLayout.from_settings(settings),
-            max_rows=settings.format.max_rows_per_file,
-            out_dir=out_dir,
-            reject_writer=lambda columns: _RejectWriter(rejected_path, columns, settings.format.csv_delimiter),
-            buffer=sink is not None or on_message is not None,
-            progress=progress,
-            keep_rejections=keep_rejections,
-        )
+        with _cyclic_gc_paused():
+            if source.suffix.lower() in SHEET_SUFFIXES:
+                outcome = columnar_sheet.convert_sheet(source, sheet=sheet, choice=choice, **common)
+            else:
+                outcome = columnar.convert_text(source, opener=opener, **common)
     except Ineligible as exc:
         if forced:
             raise
@@ -347,6 +355,7 @@ def _convert_columnar(
                 summary.files.append(WrittenFile(final, name, output.rows, output.size, output.sha256))
         summary.rejected_file = outcome.rejects.finish()
         summary.kind, summary.encoding, summary.delimiter = outcome.kind, outcome.encoding, outcome.delimiter
+        summary.sheet = outcome.sheet
         summary.columns = outcome.columns
         summary.rows_read, summary.accepted = outcome.rows_read, outcome.accepted
         summary.rejected.update(outcome.rejected)

@@ -247,18 +247,6 @@ def test_forcing_the_columnar_engine_on_what_it_cannot_read_raises(tmp_path: Pat
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
-def test_spreadsheets_take_the_row_path(tmp_path: Path) -> None:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    wb.active.append(["celular", "texto"])
-    wb.active.append([5511987654321, "olá"])
-    wb.save(tmp_path / "drop.xlsx")
-    summary = convert_drop(tmp_path / "drop.xlsx", project="P", settings=load_settings(None, environ={}),
-                           out_dir=tmp_path / "o", namer=lambda i: f"P.{i}.txt")
-    assert summary.engine == "row" and summary.accepted == 1
-
-
 def test_duplicates_are_found_across_groups_and_partitions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny chunks, groups and key partitions, several files: the duplicate rules and
     the files written again after the first refused line are the row path's."""

@@ -27,6 +27,7 @@ duplicate come from `cells_of`.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import math
@@ -34,7 +35,7 @@ import os
 import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -56,6 +57,8 @@ GROUP_ROWS = 100_000
 DEDUP_ROWS = 2_000_000
 #: bytes copied at a time when files are written again
 COPY_BYTES = 4 << 20
+#: pieces written and not hashed yet, at most
+HASH_BEHIND = 3
 
 #: receives, once the drop is complete, each file's accepted messages as columns
 #: (file index, line, number, text, correlationId, encoding, segments) and refused rows
@@ -527,24 +530,24 @@ class Files:
         self.rows = 0
         self.first = first  # the index of the first file written here
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="batcher-sha256")
+        self.hashing: collections.deque[Future[None]] = collections.deque()
         out_dir.mkdir(parents=True, exist_ok=True)
 
     def write(self, index: int, lines: bytes, rows: int) -> None:
         """Append `rows` platform lines to file `index` (the next one, or the open one)."""
         while self.first + len(self.done) + (self.fh is not None) <= index:
             self._next()
-        assert self.fh is not None
-        hashed = self.pool.submit(self.digest.update, lines)
-        self.fh.write(lines)
-        hashed.result()
-        self.size += len(lines)
+        self._put(lines)
         self.rows += rows
 
     def _put(self, data: bytes) -> None:
+        """Write `data`; its hash is taken by the worker, in order, a few pieces behind."""
         assert self.fh is not None
-        self.digest.update(data)
+        self.hashing.append(self.pool.submit(self.digest.update, data))
         self.fh.write(data)
         self.size += len(data)
+        while len(self.hashing) > HASH_BEHIND:
+            self.hashing.popleft().result()
 
     def _next(self) -> None:
         if self.fh is not None:
@@ -560,6 +563,8 @@ class Files:
         assert self.fh is not None and self.tmp is not None
         if self.layout.eof_marker:
             self._put((EOF_LINE + self.nl).encode())
+        while self.hashing:
+            self.hashing.popleft().result()
         self.fh.close()  # made durable by the caller once it is known to be final (`_fsync`)
         self.done.append(OutputFile(self.tmp, self.rows, self.size, self.digest.hexdigest()))
         self.fh = None
@@ -571,7 +576,8 @@ class Files:
         return self.done
 
     def abort(self) -> None:
-        self.pool.shutdown()
+        self.pool.shutdown(cancel_futures=True)
+        self.hashing.clear()
         if self.fh is not None:
             self.fh.close()
             self.fh = None

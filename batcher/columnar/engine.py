@@ -29,6 +29,7 @@ Spreadsheets are `sheet.py`'s.
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import os
 import tempfile
@@ -60,6 +61,8 @@ __all__ = ["CHUNK_BYTES", "Ineligible", "Outcome", "convert_text", "number_verdi
 
 #: bytes of lines per batch: about 20,000 rows of a typical drop
 CHUNK_BYTES = 2 << 20
+#: chunks computed at once while the caller handles the one before
+WORKERS = 2
 _TRANSCODE_CHUNK = 1 << 20
 _CANDIDATES = tuple(CANDIDATE_SCHEMA)
 
@@ -219,12 +222,7 @@ def _batches(
     plan = line_plan(columns, policy, delimiter, prefix)
     zeros = {"newline": pl.lit(0, pl.Int32), "tab": pl.lit(0, pl.Int32), "transliterated": pl.lit(0, pl.Int32)}
 
-    next_line = first_line
-
-    def verdicts(offset: int, chunk: bytes) -> _Batch:
-        # one worker, chunks in order: each starts where the one before ended
-        nonlocal next_line
-        line = next_line
+    def verdicts(line: int, chunk: bytes) -> _Batch:
         frame = pl.read_csv(
             chunk,
             has_header=False,
@@ -235,8 +233,6 @@ def _batches(
             raise_if_empty=False,
             empty_string_is_null=False,
         )
-        next_line += frame.height
-        lines.numbered(line, offset, len(chunk))
         frame = plan.apply(
             frame.lazy().with_row_index("line", offset=line).with_columns(pl.col("line").cast(pl.Int64))
         ).with_columns(**zeros).collect()
@@ -249,17 +245,19 @@ def _batches(
         side, rendered = render(easy, nl)
         return _Batch(line, chunk, side, rendered, frame.filter(~ok).select("line", "raw", "odd"), easy, foreign)
 
-    # the next chunk is computed (polars, without the GIL) while the caller handles
-    # this one
-    with ThreadPoolExecutor(1, thread_name_prefix="batcher-columnar") as pool:
-        ahead: Future[_Batch] | None = None
+    # the chunks ahead are computed (polars, without the GIL) while the caller handles
+    # this one, in order
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="batcher-columnar") as pool:
+        ahead: collections.deque[Future[_Batch]] = collections.deque()
+        line = first_line
         for offset, chunk in lines.chunks(first_line):
-            following = pool.submit(verdicts, offset, chunk)
-            if ahead is not None:
-                yield ahead.result()
-            ahead = following
-        if ahead is not None:
-            yield ahead.result()
+            lines.numbered(line, offset, len(chunk))
+            ahead.append(pool.submit(verdicts, line, chunk))
+            line += chunk.count(b"\n")
+            if len(ahead) > WORKERS:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 class _Lines:

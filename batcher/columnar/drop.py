@@ -345,41 +345,46 @@ class Drop:
         kept: int,
     ) -> None:
         """The group's accepted lines that were first written to files `again.first`...
-        copied from there into the new files, cut where a file fills."""
+        copied from there into the new files, cut where a file fills. `carry`: per old
+        file, where the next line starts in it."""
         assert self.files is not None and again.first is not None
-        later = side.select("line", "size", "old", "drop").filter(pl.col("old") >= again.first)
+        later = side.select("size", "old", "drop").filter(pl.col("old") >= again.first)
         if later.height == 0:
             return
-        # each line's place in its old file
-        later = later.with_columns(
-            pos=pl.col("size").cum_sum().over("old") - pl.col("size")
-            + pl.col("old").replace_strict(carry, default=header, return_dtype=pl.Int64),
-        )
-        for old, size in later.group_by("old", maintain_order=True).agg(pl.col("size").sum()).iter_rows():
-            carry[old] = carry.get(old, header) + size
+        ends = later.get_column("size").cum_sum()  # where each line ends, counted from the first here
+        old_of, drop_of = later.get_column("old"), later.get_column("drop")
+        marks = ((old_of != old_of.shift(1)) | (drop_of != drop_of.shift(1))).fill_null(True).arg_true().to_list()
         # the rows before `later` in this group are in files before the first refused line: all accepted
-        accepted = later.filter(~pl.col("drop")).with_columns(
-            new=(pl.int_range(pl.len(), dtype=pl.Int64) + kept + side.height - later.height) // self.max_rows,
-        )
-        runs = (
-            accepted.with_columns(end=pl.col("pos") + pl.col("size"))
-            .with_columns(
-                run=((pl.col("old") != pl.col("old").shift(1)) | (pl.col("new") != pl.col("new").shift(1))
-                     | (pl.col("pos") != pl.col("end").shift(1))).fill_null(True).cum_sum()
-            )
-            .group_by("run", maintain_order=True)
-            .agg(old=pl.col("old").first(), new=pl.col("new").first(), start=pl.col("pos").first(),
-                 end=pl.col("end").last(), rows=pl.len())
-        )
-        for _run, old, new, start, end, rows in runs.iter_rows():
-            if old not in sources:
-                sources[old] = self.files.done[old].path.open("rb")
-            src = sources[old]
-            src.seek(start)
-            while start < end:  # in pieces: memory stays flat
-                piece = src.read(min(COPY_BYTES, end - start))
-                start += len(piece)
-                again.write(new, piece, rows if start == end else 0)
+        ordinal = kept + side.height - later.height
+        base: dict[int, int] = {}  # per old file: its byte offset of the first line here, less `ends` before it
+        for a, b in zip(marks, [*marks[1:], later.height], strict=True):
+            old = int(old_of[a])
+            before = int(ends[a - 1]) if a else 0
+            if old not in base:
+                base[old] = carry.get(old, header) - before
+            carry[old] = base[old] + int(ends[b - 1])
+            if drop_of[a]:
+                continue
+            at = a
+            while at < b:  # cut where a new file fills
+                take = min(b - at, self.max_rows - ordinal % self.max_rows)
+                start = base[old] + (int(ends[at - 1]) if at else 0)
+                end = base[old] + int(ends[at + take - 1])
+                self._copy(again, sources, old, ordinal // self.max_rows, start, end, take)
+                ordinal += take
+                at += take
+
+    def _copy(self, again: Files, sources: dict[int, IO[bytes]], old: int, new: int, start: int, end: int,
+              rows: int) -> None:
+        assert self.files is not None
+        if old not in sources:
+            sources[old] = self.files.done[old].path.open("rb")
+        src = sources[old]
+        src.seek(start)
+        while start < end:  # in pieces: memory stays flat
+            piece = src.read(min(COPY_BYTES, end - start))
+            start += len(piece)
+            again.write(new, piece, rows if start == end else 0)
 
     def _save(self, accepted: pl.DataFrame, kept: int) -> None:
         """For the sink: the group's messages' (line, gsm, segments), per final file,

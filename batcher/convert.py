@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib
 import logging
 import os
 import re
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -235,6 +238,9 @@ def convert_drop(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    columnar = engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES + SHEET_SUFFIXES)
+    if columnar and source.suffix.lower() in TEXT_SUFFIXES:
+        _import_soon("batcher.columnar.engine")  # while the drop is hashed
     digest = digest or content_hash(source)
     summary = ConversionSummary(
         source=source,
@@ -255,7 +261,7 @@ def convert_drop(
         """The row path's reader, the same for both engines (encoding, delimiter, columns)."""
         return open_table(source, sheet=sheet, columns=choice)
 
-    if engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES + SHEET_SUFFIXES):
+    if columnar:
         done = _convert_columnar(
             source, summary, opener, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
             drop_key=key, on_message=on_message, sink=sink, progress=progress, sheet=sheet, choice=choice,
@@ -293,6 +299,21 @@ def convert_drop(
     return summary
 
 
+def _import_soon(module: str) -> None:
+    """Import the columnar engine in a thread while this one hashes a text drop or
+    loads a sheet (importing polars takes 0.15 s; hashlib and calamine let go of the
+    GIL); an import that fails there fails again, and is handled, where it is used."""
+    if module not in sys.modules:
+        threading.Thread(target=_quietly_import, args=(module,), name="batcher-import", daemon=True).start()
+
+
+def _quietly_import(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - imported again where it is used, failing there if it must
+        log.debug("importing %s ahead: %s", module, exc)
+
+
 def _convert_columnar(
     source: Path,
     summary: ConversionSummary,
@@ -316,12 +337,22 @@ def _convert_columnar(
 
     try:
         if source.suffix.lower() in SHEET_SUFFIXES:
+            from .columnar import excel
+
+            name = excel.check(source, sheet)
+            _import_soon("batcher.columnar.sheet")  # while calamine loads it, without the GIL
+            loaded = excel.load(source, name)
             from .columnar import sheet as columnar_sheet
         else:
             from .columnar import engine as columnar
     except ImportError:
         if forced:
             raise
+        return False
+    except Ineligible as exc:
+        if forced:
+            raise
+        log.debug("%s: the row path converts it (columnar engine: %s)", source, exc)
         return False
     common: dict[str, Any] = {
         "policy": ValidationPolicy.from_settings(settings),
@@ -337,7 +368,7 @@ def _convert_columnar(
     try:
         with _cyclic_gc_paused():
             if source.suffix.lower() in SHEET_SUFFIXES:
-                outcome = columnar_sheet.convert_sheet(source, sheet=sheet, choice=choice, **common)
+                outcome = columnar_sheet.convert_sheet(source, loaded, choice=choice, **common)
             else:
                 outcome = columnar.convert_text(source, opener=opener, **common)
     except Ineligible as exc:

@@ -1,10 +1,8 @@
-"""The columnar conversion of a spreadsheet drop (.xlsx .xlsm .xls .ods), through
-fastexcel: the only module that imports it.
+"""The columnar conversion of a spreadsheet drop (.xlsx .xlsm .xls .ods).
 
-The sheet is chosen and checked exactly as the row path does (`ingest.sheets.
-checked_sheet`: the same `sheetguard` bounds before anything is loaded), then loaded
-once by fastexcel (calamine, as the row path's python-calamine) as columns of text
-from row 1, so that row N of the frame is Excel's row N. fastexcel writes a non-text
+The sheet is chosen and checked exactly as the row path does and loaded once by
+fastexcel (`excel.load`: calamine, as the row path's python-calamine) as columns of
+text from row 1, so that row N of the frame is Excel's row N. fastexcel writes a non-text
 cell as text its own way (a number with at most nine decimals, `true`, `2024-01-02
 00:00:00`), where the row path's `cell_text` writes digits, `repr`, `TRUE`, ISO 8601;
 the two agree on text and on whole numbers, so a value that could differ is checked:
@@ -26,28 +24,27 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0,narenas:1,tcache:false")
 
-import fastexcel
 import polars as pl
 
 from ..errors import InputError
 from ..ingest.columns import ColumnChoice, find_columns
-from ..ingest.sheets import checked_sheet, unescape_ooxml
+from ..ingest.sheets import unescape_ooxml
 from ..models import ColumnMap, Rejection
 from ..render import FileLayout
 from ..validate import ValidationPolicy
 from . import Ineligible
 from .drop import Drop, Outcome, render
 from .engine import start
+from .excel import Loaded, load_again
 from .rules import char_class, python_whitespace
 from .verdicts import CANDIDATE_SCHEMA, cells_plan
 
-__all__ = ["BATCH_ROWS", "SHEET_SUFFIXES", "convert_sheet"]
+__all__ = ["BATCH_ROWS", "convert_sheet"]
 
-SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 #: rows through the verdicts at once
 BATCH_ROWS = 100_000
 
@@ -63,8 +60,8 @@ _CANDIDATES = tuple(CANDIDATE_SCHEMA)
 
 def convert_sheet(
     source: Path,
+    loaded: Loaded,
     *,
-    sheet: str | None,
     choice: ColumnChoice | None,
     policy: ValidationPolicy,
     drop_key: str,
@@ -76,14 +73,10 @@ def convert_sheet(
     progress: Callable[[int], None] | None,
     keep_rejections: int,
 ) -> Outcome:
-    """Convert a spreadsheet column-wise, or raise `Ineligible` having left nothing
-    behind; as `engine.convert_text` otherwise. `InputError` from the sheet checks is
-    passed on (the row path would raise the same)."""
-    kind = source.suffix.lower()[1:]
-    if "." + kind not in SHEET_SUFFIXES:
-        raise Ineligible("not a spreadsheet")
-    name = checked_sheet(source, kind, sheet)
-    cells = _exact(source, name, _load(source, name))
+    """Convert the spreadsheet `excel.load` loaded column-wise, or raise `Ineligible`
+    having left nothing behind; as `engine.convert_text` otherwise."""
+    kind, name = loaded.kind, loaded.name
+    cells = _exact(source, name, _frame(loaded.columns))
     width = cells.width - 1
     blank = pl.concat_str([pl.col(f"c{i}") for i in range(width)]).str.contains(
         "^" + char_class(python_whitespace()) + "*$"
@@ -150,16 +143,9 @@ def convert_sheet(
     return outcome
 
 
-def _load(source: Path, name: str, dtype: Literal["string", "float"] = "string") -> pl.DataFrame:
-    """The sheet from row 1 as columns c0, c1... (the first column of its used range
-    first) of `dtype`. (fastexcel's `use_columns` counts from column A: not used.)"""
-    try:
-        loaded = fastexcel.read_excel(source).load_sheet(
-            name, header_row=None, skip_rows=0, dtypes=dtype
-        )
-        frame = loaded.to_polars()
-    except Exception as exc:  # fastexcel's own errors, and what calamine raises through it
-        raise Ineligible(f"fastexcel: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+def _frame(columns: Any) -> pl.DataFrame:
+    """Arrow columns from `excel` as a frame of columns c0, c1..."""
+    frame = pl.DataFrame(columns)
     if frame.width == 0 or frame.height == 0:
         raise Ineligible("an empty sheet")
     return frame.rename({old: f"c{i}" for i, old in enumerate(frame.columns)})
@@ -174,7 +160,7 @@ def _exact(source: Path, name: str, frame: pl.DataFrame) -> pl.DataFrame:
     numbers = frame.select(pl.col(names).str.contains(_NUMBER_LIKE).fill_null(False))
     unsure = [name_ for name_ in names if numbers.get_column(name_).any()]
     if unsure:
-        typed = _load(source, name, "float")
+        typed = _frame(load_again(source, name, "float"))
         if typed.shape != frame.shape:
             raise Ineligible("the sheet read again as numbers has another shape")
         for column in unsure:

@@ -29,7 +29,8 @@ from ..models import ColumnMap
 from ..validate import MAX_CORRELATION_ID_LENGTH, MAX_TEXT_LENGTH, ValidationPolicy
 from .rules import NumberRule, ascii_digits, number_rule, unusual
 
-__all__ = ["CANDIDATE_SCHEMA", "KEY_SEEDS", "Plan", "cells_plan", "keys", "line_plan", "number_stages"]
+__all__ = ["CANDIDATE_SCHEMA", "KEY_SEEDS", "Plan", "cells_plan", "id_key", "keys", "line_plan", "number_stages",
+           "row_key"]
 
 #: seeds of the two string hashes whose exclusive or is the duplicate-row key, and the
 #: correlationId key
@@ -57,8 +58,16 @@ class Plan:
 
 def keys(number: pl.Expr, text: pl.Expr, cid: pl.Expr) -> dict[str, pl.Expr]:
     """The duplicate-row key of (number, text) and the correlationId key (null: no id)."""
-    a, b, c = KEY_SEEDS
-    return {"k": number.hash(a).xor(text.hash(b)), "h": pl.when(cid != "").then(cid.hash(c))}
+    return {"k": row_key(number, text), "h": id_key(cid)}
+
+
+def row_key(number: pl.Expr, text: pl.Expr) -> pl.Expr:
+    a, b, _ = KEY_SEEDS
+    return number.hash(a).xor(text.hash(b))
+
+
+def id_key(cid: pl.Expr) -> pl.Expr:
+    return pl.when(cid != "").then(cid.hash(KEY_SEEDS[2]))
 
 
 def line_plan(columns: ColumnMap, policy: ValidationPolicy, delimiter: str, prefix: str) -> Plan:
@@ -101,18 +110,25 @@ def _cell_stages(
         text, semis = t.str.replace_all(";", ",", literal=True), t.str.count_matches(";", literal=True)
     else:
         text, semis = t, pl.lit(0)
-    first = {**carried, **numbers[0], "t": text, "semicolon": semis.cast(pl.Int32), "c": c}
-    middle = [{**carried, **stage, "t": t, "semicolon": pl.col("semicolon"), "c": c} for stage in numbers[1:]]
+    # the text and id measures ride along with the number stages (one stage's
+    # expressions run in parallel)
+    first = {**carried, **numbers[0], "t": text, "semicolon": semis.cast(pl.Int32), "c": c,
+             "h": id_key(c), "foreign": c.str.starts_with(prefix)}
     chars = t.str.len_chars()
     cid_bytes = c.str.len_bytes()
     cid_ok = (cid_bytes <= MAX_CORRELATION_ID_LENGTH) & (cid_bytes == c.str.len_chars())
     if semicolons:
         cid_ok &= ~c.str.contains(";", literal=True)
-    measured = {
-        **carried, "number_ok": pl.col("number_ok"), "number": pl.col("number"), "t": t, "c": c,
-        "semicolon": pl.col("semicolon"), "chars": chars.cast(pl.Int32), "ascii": t.str.len_bytes() == chars,
-        "brackets": t.str.contains("[\\[\\]|]"), "cid_ok": cid_ok,
-    }
+    measures = {"chars": chars.cast(pl.Int32), "ascii": t.str.len_bytes() == chars,
+                "brackets": t.str.contains("[\\[\\]|]"), "cid_ok": cid_ok}
+    along = ("t", "c", "semicolon", "h", "foreign")
+    stages = [first]
+    for at, stage in enumerate(numbers[1:]):
+        extra = measures if at == 0 else {name: pl.col(name) for name in measures}
+        stages.append({**carried, **stage, **{name: pl.col(name) for name in along}, **extra})
+    if len(numbers) == 1:  # no number rule: the measures in a stage of their own
+        stages.append({**carried, "number_ok": pl.col("number_ok"), "number": pl.col("number"),
+                       **{name: pl.col(name) for name in along}, **measures})
     chars, ascii_, brackets = pl.col("chars"), pl.col("ascii"), pl.col("brackets")
     ok = pl.col("number_ok") & (chars > 0) & (chars <= MAX_TEXT_LENGTH) & pl.col("cid_ok") & ~pl.col("odd")
     if policy.transliterate:  # only texts the transliteration leaves as they are: printable ASCII but [ ] |
@@ -130,8 +146,9 @@ def _cell_stages(
         **{name: pl.col(name) for name in ("line", *keep) if name != "raw"},
         **({"raw": pl.when(~ok).then(pl.col("raw"))} if "raw" in keep else {}),
         "ok": ok,
-        "foreign": c.str.starts_with(prefix),
-        **keys(pl.col("number"), t, c),
+        "foreign": pl.col("foreign"),
+        "k": row_key(pl.col("number"), t),
+        "h": pl.col("h"),
         "number": pl.col("number"),
         "text": t,
         "cid": pl.when(c == "").then(generated).otherwise(c),
@@ -139,7 +156,7 @@ def _cell_stages(
         "segments": segments.cast(pl.Int32),
         "semicolon": pl.col("semicolon"),
     }
-    return (first, *middle, measured, last)
+    return (*stages, last)
 
 
 #: what phonenumbers ignores between digits and the fast path drops first (`phones._drop_separators`)

@@ -288,7 +288,7 @@ class Drop:
         again = Files(written[0].path.parent, self.layout, f"{self.work.name}.2", first) if first is not None else None
         header = len(HEADER_LINE) + len(self.layout.line_ending) if self.layout.header else 0
         sources: dict[int, IO[bytes]] = {}
-        carry: dict[int, int] = {}  # per old file: bytes of the lines before this group
+        carry: dict[int, int] = {}  # per old file: where its next line starts
         base = kept = 0  # candidates, accepted rows before this group
         try:
             for group in self.groups:
@@ -323,13 +323,12 @@ class Drop:
             for output in written[first:]:
                 output.path.unlink()
             written = written[:first] + again.finish()
-        if not self.dry:
-            for output in written:  # durable before the caller names them
-                _fsync(output.path)
-        if not self.dry:
-            self.outcome.files = written
         self.outcome.lines = [output.path for output in written]
         self.outcome.header = self.layout.header
+        if not self.dry:
+            self.outcome.files = written  # from here on, `Outcome.close` removes what is not named
+            for output in written:  # durable before the caller names them
+                _fsync(output.path)
 
     def _files_of(self, lines: pl.Series) -> Iterator[int]:
         """The files (as first written) that hold these lines."""

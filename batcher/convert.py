@@ -28,20 +28,23 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib
 import logging
 import os
 import re
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import IO, Any, Literal, Protocol
 
 from .errors import ConfigError, InputError
 from .fsutil import ensure_private_dir, open_private
-from .ingest import TEXT_SUFFIXES, ColumnChoice, Table, open_regular, open_table
+from .ingest import SHEET_SUFFIXES, TEXT_SUFFIXES, ColumnChoice, Table, open_regular, open_table
 from .models import ColumnMap, Message, MessageColumns, RawRow, Rejection
 from .peoplecsv import DEFAULT_DELIMITER, PeopleCsvWriter
 from .render import EOF_LINE, HEADER_LINE, FileLayout, batch_file_name, parse_batch_name, render_line
@@ -235,6 +238,9 @@ def convert_drop(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    columnar = engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES + SHEET_SUFFIXES)
+    if columnar and source.suffix.lower() in TEXT_SUFFIXES:
+        _import_soon("batcher.columnar.engine")  # while the drop is hashed
     digest = digest or content_hash(source)
     summary = ConversionSummary(
         source=source,
@@ -255,10 +261,10 @@ def convert_drop(
         """The row path's reader, the same for both engines (encoding, delimiter, columns)."""
         return open_table(source, sheet=sheet, columns=choice)
 
-    if engine == "columnar" or (engine == "auto" and source.suffix.lower() in TEXT_SUFFIXES):
+    if columnar:
         done = _convert_columnar(
             source, summary, opener, settings=settings, out_dir=out_dir, namer=namer, rejected_path=rejected_path,
-            drop_key=key, on_message=on_message, sink=sink, progress=progress,
+            drop_key=key, on_message=on_message, sink=sink, progress=progress, sheet=sheet, choice=choice,
             keep_rejections=keep_rejections, forced=engine == "columnar",
         )
         if done:
@@ -293,6 +299,21 @@ def convert_drop(
     return summary
 
 
+def _import_soon(module: str) -> None:
+    """Import the columnar engine in a thread while this one hashes a text drop or
+    loads a sheet (importing polars takes 0.15 s; hashlib and calamine let go of the
+    GIL); an import that fails there fails again, and is handled, where it is used."""
+    if module not in sys.modules:
+        threading.Thread(target=_quietly_import, args=(module,), name="batcher-import", daemon=True).start()
+
+
+def _quietly_import(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - imported again where it is used, failing there if it must
+        log.debug("importing %s ahead: %s", module, exc)
+
+
 def _convert_columnar(
     source: Path,
     summary: ConversionSummary,
@@ -307,31 +328,49 @@ def _convert_columnar(
     sink: ConversionSink | None,
     progress: Callable[[int], None] | None,
     keep_rejections: int,
+    sheet: str | None,
+    choice: ColumnChoice,
     forced: bool,
 ) -> bool:
     """The columnar engine into `summary`; False when the row path must do it instead."""
     from .columnar import Ineligible
 
     try:
-        from .columnar import engine as columnar
+        if source.suffix.lower() in SHEET_SUFFIXES:
+            from .columnar import excel
+
+            name = excel.check(source, sheet)
+            _import_soon("batcher.columnar.sheet")  # while calamine loads it, without the GIL
+            loaded = excel.load(source, name)
+            from .columnar import sheet as columnar_sheet
+        else:
+            from .columnar import engine as columnar
     except ImportError:
         if forced:
             raise
         return False
+    except Ineligible as exc:
+        if forced:
+            raise
+        log.debug("%s: the row path converts it (columnar engine: %s)", source, exc)
+        return False
+    common: dict[str, Any] = {
+        "policy": ValidationPolicy.from_settings(settings),
+        "drop_key": drop_key,
+        "layout": FileLayout.from_settings(settings),
+        "max_rows": settings.format.max_rows_per_file,
+        "out_dir": out_dir,
+        "reject_writer": lambda columns: _RejectWriter(rejected_path, columns, settings.format.csv_delimiter),
+        "buffer": sink is not None or on_message is not None,
+        "progress": progress,
+        "keep_rejections": keep_rejections,
+    }
     try:
-        outcome = columnar.convert_text(
-            source,
-            opener=opener,
-            policy=ValidationPolicy.from_settings(settings),
-            drop_key=drop_key,
-            layout=FileLayout.from_settings(settings),
-            max_rows=settings.format.max_rows_per_file,
-            out_dir=out_dir,
-            reject_writer=lambda columns: _RejectWriter(rejected_path, columns, settings.format.csv_delimiter),
-            buffer=sink is not None or on_message is not None,
-            progress=progress,
-            keep_rejections=keep_rejections,
-        )
+        with _cyclic_gc_paused():
+            if source.suffix.lower() in SHEET_SUFFIXES:
+                outcome = columnar_sheet.convert_sheet(source, loaded, choice=choice, **common)
+            else:
+                outcome = columnar.convert_text(source, opener=opener, **common)
     except Ineligible as exc:
         if forced:
             raise
@@ -340,12 +379,14 @@ def _convert_columnar(
     try:
         if out_dir is not None:
             assert namer is not None
-            for index, (tmp, rows) in enumerate(outcome.files):
+            for index, output in enumerate(outcome.files):
                 name, final = claim_batch_name(out_dir, namer, index)
-                os.replace(tmp, final)  # over our own placeholder
-                summary.files.append(WrittenFile(final, name, rows, final.stat().st_size, _sha256(final)))
+                os.replace(output.path, final)  # over our own placeholder
+                outcome.named.append(final)
+                summary.files.append(WrittenFile(final, name, output.rows, output.size, output.sha256))
         summary.rejected_file = outcome.rejects.finish()
         summary.kind, summary.encoding, summary.delimiter = outcome.kind, outcome.encoding, outcome.delimiter
+        summary.sheet = outcome.sheet
         summary.columns = outcome.columns
         summary.rows_read, summary.accepted = outcome.rows_read, outcome.accepted
         summary.rejected.update(outcome.rejected)

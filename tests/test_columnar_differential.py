@@ -247,23 +247,25 @@ def test_forcing_the_columnar_engine_on_what_it_cannot_read_raises(tmp_path: Pat
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
-def test_spreadsheets_take_the_row_path(tmp_path: Path) -> None:
-    from openpyxl import Workbook
+def test_duplicates_are_found_across_groups_and_partitions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny chunks, groups and key partitions, several files: the duplicate rules and
+    the files written again after the first refused line are the row path's."""
+    from batcher.columnar import drop, engine
 
-    wb = Workbook()
-    wb.active.append(["celular", "texto"])
-    wb.active.append([5511987654321, "olá"])
-    wb.save(tmp_path / "drop.xlsx")
-    summary = convert_drop(tmp_path / "drop.xlsx", project="P", settings=load_settings(None, environ={}),
-                           out_dir=tmp_path / "o", namer=lambda i: f"P.{i}.txt")
-    assert summary.engine == "row" and summary.accepted == 1
-
-
-def test_duplicates_are_found_across_groups_and_spilled_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from batcher.columnar import engine
-
-    monkeypatch.setattr(engine, "GROUP_ROWS", 3)
-    monkeypatch.setattr(engine, "SPILL_KEYS", 4)
+    monkeypatch.setattr(drop, "GROUP_ROWS", 3)
+    monkeypatch.setattr(drop, "DEDUP_ROWS", 4)
+    monkeypatch.setattr(drop, "COPY_BYTES", 50)
     monkeypatch.setattr(engine, "CHUNK_BYTES", 64)
     rows = [(f"55119876543{i % 7:02d}", f"texto {i % 5}", f"ref-{i % 9}" if i % 4 else "") for i in range(60)]
-    assert same(tmp_path / "case", {**BASE, "rows": rows, "max_rows": 7}) == "columnar"
+    for max_rows in (1, 7, 100_000):
+        for header, eof in ((False, True), (True, False)):
+            d = {**BASE, "rows": rows, "max_rows": max_rows, "fmt_header": header, "eof": eof}
+            assert same(tmp_path / "case", d) == "columnar"
+
+
+def test_a_drop_without_duplicates_keeps_its_first_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batcher.columnar import drop
+
+    monkeypatch.setattr(drop, "GROUP_ROWS", 5)
+    rows = [(f"5511987654{i:03d}", f"texto {i}", f"ref-{i}") for i in range(40)]
+    assert same(tmp_path / "case", {**BASE, "rows": rows, "max_rows": 6}) == "columnar"

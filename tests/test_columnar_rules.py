@@ -60,3 +60,24 @@ def test_a_plain_line_holds_no_whitespace_but_spaces_and_no_control(delimiter: s
     assert all(found), [ch for ch, hit in zip(odd, found, strict=True) if not hit]
     plain = ["5511987654321;Olá, ação ½ € “x”;ref-1", "[x] | {y} ~ ^ \\ `", delimiter, "\u00e9\u4e2d\uffff"]
     assert not any(pl.Series(plain).str.contains(unusual(delimiter)).to_list())
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ascii"),
+    [
+        (r"9\d{8}", r"9[0-9]{8}"),
+        (r"[1-9\d]\d", r"[1-90-9][0-9]"),
+        (r"[^\d]", r"[^0-9]"),
+        (r"[]\d]", r"[\]0-9]"),
+        (r"\\d\(\d\)", r"\\d\([0-9]\)"),
+    ],
+)
+def test_metadata_patterns_match_ascii_digits_only(pattern: str, ascii: str) -> None:
+    """The number rule's patterns say "ASCII digits" where the metadata says \\d (which
+    is any Unicode digit to Python and to Rust), so that a match means digits only."""
+    import re
+
+    from batcher.columnar.rules import ascii_digits
+
+    assert ascii_digits(pattern) == ascii
+    assert re.fullmatch(ascii_digits(r"\d+"), "5511") and not re.fullmatch(ascii_digits(r"\d+"), "５５")

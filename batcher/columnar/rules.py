@@ -16,18 +16,50 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-__all__ = ["NumberRule", "char_class", "number_rule", "python_whitespace", "unusual"]
+__all__ = ["NumberRule", "ascii_digits", "char_class", "number_rule", "python_whitespace", "unusual"]
 
 
-
-def unusual(delimiter: str) -> str:
-    """A line holding one of these goes to the row path whole: a quote, C0 and C1
-    controls and DEL (tabs too, unless TAB is the delimiter), U+2028/U+2029, every
+def unusual(delimiter: str | None) -> str:
+    """A line (a cell, for `delimiter` None) holding one of these goes to the row path
+    whole: C0 and C1 controls and DEL (tabs too, unless TAB is the delimiter), a quote
+    (in a line: it changes how the csv module reads it), U+2028/U+2029, every
     whitespace character but the space (so that only spaces can need stripping), and
     characters beyond the BMP (which count 2 in UCS-2)."""
     controls = "".join(chr(c) for c in (*range(0x20), 0x7F) if chr(c) != delimiter)
+    quote = '"' if delimiter is not None else ""
     others = "".join(c for c in python_whitespace() if c != " " and not c.isascii())
-    return "[" + char_class(controls + '"' + others)[1:-1] + "\\x{80}-\\x{9f}\\x{10000}-\\x{10ffff}]"
+    return "[" + char_class(controls + quote + others)[1:-1] + "\\x{80}-\\x{9f}\\x{10000}-\\x{10ffff}]"
+
+
+def ascii_digits(pattern: str) -> str:
+    """`pattern` with each `\\d` (any Unicode digit, in Python and in Rust) made ASCII
+    `0-9`: inside a character class as a range, elsewhere as a class of its own."""
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            pair = pattern[i : i + 2]
+            out.append(("0-9" if in_class else "[0-9]") if pair == "\\d" else pair)
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+            out.append(ch)
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a literal ] first in a class
+                out.append("\\]")
+                i += 1
+        elif ch == "]" and in_class:
+            in_class = False
+            out.append(ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 @functools.cache

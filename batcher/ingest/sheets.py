@@ -24,7 +24,7 @@ from .columns import ColumnChoice, find_columns
 from .sheetguard import check_sheet, check_workbook
 from .table import Table
 
-__all__ = ["cell_text", "open_sheet"]
+__all__ = ["cell_text", "checked_sheet", "open_sheet", "unescape_ooxml"]
 
 
 def cell_text(value: object) -> str:
@@ -98,6 +98,23 @@ def open_sheet(path: Path, kind: str, sheet: str | None, choice: ColumnChoice | 
     columns, is_header = find_columns(first.cells, path=path, line=first.line, choice=choice)
     stream = rows if is_header else _prepend(first, rows)
     return Table(path=path, kind=kind, columns=columns, rows=stream, sheet=name)
+
+
+def checked_sheet(path: Path, kind: str, sheet: str | None) -> str:
+    """The name of the sheet `open_sheet` would read, after the same `sheetguard`
+    checks (for a reader that loads the sheet itself: `batcher.columnar`). Raises the
+    `InputError` `open_sheet` would raise up to that point."""
+    check_workbook(path, kind)
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own errors, and ValueError/OSError
+        raise InputError(path, f"cannot read spreadsheet: {_describe(exc)}") from exc
+    try:
+        name = _choose_sheet(workbook, sheet, path)
+    finally:
+        workbook.close()
+    check_sheet(path, kind, name)
+    return name
 
 
 def _prepend(first: RawRow, rest: Iterator[RawRow]) -> Iterator[RawRow]:

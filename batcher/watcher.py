@@ -182,6 +182,11 @@ class InboxWatcher:
             drops, self._ready = self._ready, []
         return drops
 
+    def has_ready(self) -> bool:
+        """Whether a drop is ready (without taking it): long steps yield to it."""
+        with self._cond:
+            return bool(self._ready)
+
     def notices(self) -> list[Skipped]:
         """Entries left alone (and inbox errors) found since the last call, each said
         once while it stays as it is."""

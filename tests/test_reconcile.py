@@ -25,9 +25,11 @@ from typing import Any
 import pytest
 
 from batcher.clock import ManualClock
-from batcher.jobs import Context, reconcile
+from batcher.jobs import Context, Session, reconcile
 from batcher.settings import load_settings
 from batcher.sim import Simulator
+from batcher.status.reconcile import ReconcilePolicy
+from batcher.status.reconcile import reconcile_pass as one_pass
 from tests.fixtures.platform import Workspace, make_workspace
 
 # one row per outcome of the simulator's table, then rows batcher refuses itself
@@ -181,6 +183,40 @@ def test_2500_messages_take_exactly_3_searches_per_pass(tmp_path: Path, make_sim
     searches = [r for r in api_requests(sim) if r["path"].endswith("/search")]
     assert [r["correlationIds"] for r in searches] == [1000, 1000, 500]
     assert all(r["status"] == 200 for r in api_requests(sim))  # no 429 in normal operation
+
+
+def test_a_paused_pass_goes_on_where_it_stopped(tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]
+    """A daemon pauses a long pass for a drop; the next pass goes on from there: every
+    message asked once, none of the first ones asked again."""
+    sim = make_sim(sent_delay=0.2, delivered_delay=3600.0, rate_limit_per_second=0)
+    ws = workspace(tmp_path, sim, extra="[api]\nrequests_per_second = 50\n")
+    (ws.dir / "grande.csv").write_text(
+        "telefone;mensagem\n" + "".join(f"55119{i:08d};mensagem {i}\n" for i in range(3500)), encoding="utf-8")
+    ok(ws.batcher("push", "grande.csv"))
+    ctx = Context(load_settings(ws.config, environ={}))
+    asked: list[list[str]] = []
+    with Session(ctx) as session:
+        client = session.status_source
+
+        class Recording:  # the real HTTP client; only what is asked is noted
+            def search(self, correlation_ids: Any, ids: Any = ()) -> Any:
+                asked.append(list(correlation_ids))
+                return client.search(correlation_ids, ids)
+
+            def drain(self) -> Any:
+                return client.drain()
+
+        def one(after: int, stop_after: int) -> Any:
+            return one_pass(session.store, Recording(), mode="search", policy=ReconcilePolicy(), clock=ctx.clock,
+                            chunk=1000, should_stop=lambda: len(asked) >= stop_after, after=after)
+
+        first = one(0, 2)
+        assert first.paused and first.requests == 2 and first.resume_after is not None
+        second = one(first.resume_after, 99)
+        assert not second.paused and second.requests == 2 and second.resume_after is None
+    assert [len(ids) for ids in asked] == [1000, 1000, 1000, 500]
+    every = [cid for ids in asked for cid in ids]
+    assert len(set(every)) == 3500 == len(every)  # each asked once across the two passes
 
 
 def test_list_mode_drains_across_pages(tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,8 @@ each other, and a restart after a kill resumes where the state says."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import signal
 import sqlite3
@@ -264,3 +266,50 @@ def test_run_writes_reports_for_drops_whose_messages_changed(tmp_path: Path, mak
     assert ws.batcher("run").returncode == 0
     assert len(list((ws.dir / "reports").glob("r.d1.*"))) == 1
     assert os.stat(report).st_mode & 0o077 == 0
+
+
+def test_a_drop_is_not_held_back_by_a_long_reconcile_pass(tmp_path: Path, make_sim,
+                                                          watches: list[Watch]) -> None:  # type: ignore[no-untyped-def]
+    """10,000 messages outstanding are 10 searches at 1 request/s: a drop settled meanwhile
+    is sent at once (the pass pauses) and the pass then goes on where it stopped."""
+    sim = make_sim(sent_delay=0.2, delivered_delay=3600.0)
+    ws = workspace(tmp_path, sim)
+    (ws.dir / "antes.csv").write_text("telefone;mensagem\n" + lines(10_000), encoding="utf-8")
+    push = ws.batcher("push", "antes.csv")
+    assert push.returncode == 0, push.stderr
+    watch = Watch(ws)
+    watches.append(watch)
+    watch.wait_for("watching")
+    (ws.dir / "inbox" / "PROMO" / "nova.csv").write_text("telefone;mensagem\n" + lines(3, 50_000, "n"),
+                                                         encoding="utf-8")
+    watch.wait_for("archived")
+    seen = 1
+    while True:  # until a pass ends without a pause
+        watch.wait_for("outstanding", seen)
+        if not [line for line in watch.log if "outstanding" in line][seen - 1].endswith("paused"):
+            break
+        seen += 1
+    assert watch.stop() == 0
+    passes = [line for line in watch.log if "reconcile (search)" in line]
+    archived = next(i for i, line in enumerate(watch.log) if "archived" in line)
+    assert "paused" in passes[0] and watch.log.index(passes[0]) < archived, "\n".join(watch.log)
+    # the searches of the first full round: the pass went on after the pause, asking no
+    # message twice (a restart from the first message would ask 1000 again)
+    searches = [json.loads(r)["correlationIds"] for r in sim.request_log_path.read_text().splitlines()
+                if json.loads(r)["path"].endswith("/search")]
+    sums = list(itertools.accumulate(searches))
+    assert 10_003 in sums and searches[sums.index(10_003)] == 3, searches
+    assert len(ws.remote("success")) == 2
+
+
+def test_the_watch_schedule_resumes_a_paused_pass_at_once_and_a_finished_one_from_the_start() -> None:
+    from batcher.jobs.unattended import WatchSchedule
+
+    s = WatchSchedule(poll_every=5.0, reconcile_every=60.0)
+    assert s.due(0.0) == ["poll", "reconcile", "purge"]
+    s.reconcile_ended(3.0, paused=True, resume_after=4242)
+    assert s.reconcile_after == 4242 and s.due(3.0) == ["reconcile"]  # at once, going on from there
+    s.reconcile_ended(9.0, paused=False, resume_after=None)
+    assert s.reconcile_after == 0 and s.due(9.0) == ["poll"] and s.next_wake(9.0) == 5.0
+    assert s.due(63.0) == ["poll", "reconcile"]
+

@@ -74,8 +74,9 @@ def _record(event: Event) -> dict[str, Any] | None:
         changed = ", ".join(f"{n} {state}" for state, n in sorted(r.changes.items())) or "no change"
         return {"event": "reconcile", "mode": r.mode, "requests": r.requests, "statuses": r.statuses,
                 "unknown": r.unknown, "changes": dict(r.changes), "outstanding": r.outstanding,
+                "paused": r.paused,
                 "message": f"reconcile ({r.mode}): {r.requests} request(s), {r.statuses} status(es), {changed}; "
-                           f"{r.outstanding} outstanding"}
+                           f"{r.outstanding} outstanding" + ("; paused" if r.paused else "")}
     if isinstance(event, ReportWritten):
         return {"event": "report", "path": str(event.path), "drop": event.drop_id, "rows": event.rows,
                 "message": f"report {event.path} ({event.rows} rows)"}

@@ -127,8 +127,9 @@ class Output:
         elif isinstance(event, ReconcileDone):
             r = event.result
             changed = ", ".join(f"{n} {state}" for state, n in sorted(r.changes.items())) or "no change"
+            paused = "; paused, goes on where it stopped" if r.paused else ""
             self.note(f"reconcile ({r.mode}): {r.requests} request(s), {r.statuses} status(es), {changed}; "
-                      f"{r.outstanding} message(s) still outstanding")
+                      f"{r.outstanding} message(s) still outstanding{paused}")
         elif isinstance(event, ReportWritten):
             self.note(f"report written: {event.path} ({event.rows} rows)")
 

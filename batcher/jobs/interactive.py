@@ -286,8 +286,10 @@ class ReconcileOutcome:
         return self.passes[-1].outstanding if self.passes else 0
 
 
-def reconcile_pass(ctx: Context, session: Session, *, should_stop: Callable[[], bool] | None = None) -> PassResult:
-    """One reconcile pass (SPEC 4.4) with the session's store and status client."""
+def reconcile_pass(ctx: Context, session: Session, *, should_stop: Callable[[], bool] | None = None,
+                   after: int = 0) -> PassResult:
+    """One reconcile pass (SPEC 4.4) with the session's store and status client (`after`:
+    going on from a paused pass, see `status.reconcile.reconcile_pass`)."""
     from ..status.reconcile import ReconcilePolicy
     from ..status.reconcile import reconcile_pass as one_pass
 
@@ -295,7 +297,7 @@ def reconcile_pass(ctx: Context, session: Session, *, should_stop: Callable[[], 
     result = one_pass(
         session.store, session.status_source, mode=s.api.status_mode,
         policy=ReconcilePolicy(delivery_window=s.api.delivery_window),
-        clock=ctx.clock, chunk=s.api.max_ids_per_query, should_stop=should_stop,
+        clock=ctx.clock, chunk=s.api.max_ids_per_query, should_stop=should_stop, after=after,
     )
     ctx.emit(ReconcileDone(result))
     return result

@@ -51,6 +51,7 @@ from .base import Context, Session
 from .interactive import reconcile_pass, write_drop_report
 
 if TYPE_CHECKING:
+    from ..status.reconcile import PassResult
     from ..store import BatchRecord
     from ..watcher import InboxWatcher
 
@@ -169,20 +170,17 @@ def write_reports(ctx: Context, session: Session) -> list[Path]:
     return written
 
 
-def _reconcile_if_configured(ctx: Context, session: Session, should_stop: Callable[[], bool] | None = None) -> int:
-    """One reconcile pass; 0, or the exit code of why it could not run."""
+def _reconcile_if_configured(ctx: Context, session: Session, should_stop: Callable[[], bool] | None = None,
+                             after: int = 0) -> PassResult | None:
+    """One reconcile pass (going on after message id `after`), or None when there is
+    nothing to ask or no credentials to ask with. `PlatformUnreachable` is the caller's."""
     api = ctx.settings.api
     if not api.username or (api.token is None and api.token_file is None):
         ctx.emit(Note("no [api] credentials: statuses are not reconciled", "warning"))
-        return 0
+        return None
     if session.store.count_outstanding() == 0 and not session.store.batches(states=[BatchState.FILE_REJECTED]):
-        return 0
-    try:
-        reconcile_pass(ctx, session, should_stop=should_stop)
-    except PlatformUnreachable as exc:
-        ctx.emit(Note(f"reconcile: {exc}", "error"))
-        return exc.exit_code
-    return 0
+        return None
+    return reconcile_pass(ctx, session, should_stop=should_stop, after=after)
 
 
 # -- run --------------------------------------------------------------------------------
@@ -240,7 +238,12 @@ def run(ctx: Context) -> RunOutcome:
         except PlatformUnreachable as exc:
             ctx.emit(Note(f"polling: {exc}", "error"))
             outcome.exit_code = max(outcome.exit_code, exc.exit_code)
-        api_code = _reconcile_if_configured(ctx, session)
+        api_code = 0
+        try:
+            _reconcile_if_configured(ctx, session)
+        except PlatformUnreachable as exc:
+            ctx.emit(Note(f"reconcile: {exc}", "error"))
+            api_code = exc.exit_code
         outcome.reports = write_reports(ctx, session)
         if settings.retention.days is not None:
             from .interactive import purge
@@ -271,6 +274,14 @@ class WatchSchedule:
     next_poll: float = 0.0
     next_reconcile: float = 0.0
     next_purge: float = 0.0
+    reconcile_after: int = 0  # where a paused reconcile pass goes on (a message id)
+
+    def reconcile_ended(self, now: float, *, paused: bool, resume_after: int | None) -> None:
+        """A pass paused for a drop or a poll is due again at once and goes on where it
+        stopped; a finished one starts from the first message next time."""
+        if paused:
+            self.next_reconcile = now
+        self.reconcile_after = (resume_after or 0) if paused else 0
 
     def due(self, now: float) -> list[str]:
         steps = []
@@ -307,6 +318,16 @@ def watch(ctx: Context, stop: threading.Event, *, watcher: InboxWatcher | None =
     ctx.emit(Note(f"watching {settings.paths.inbox} (settle {settings.watch.settle_seconds:g} s, "
                   f"rescan every {settings.watch.rescan_interval:g} s)"))
     retry_after: dict[Path, float] = {}
+
+    def yield_to_drops() -> bool:
+        """Asked between a reconcile pass's requests (a pass over a million messages takes
+        17 minutes at 1 request/s): pause it for a signal, a drop ready to send, or an
+        upload awaiting the platform's verdict when its poll is due."""
+        if stop.is_set() or own.has_ready():
+            return True
+        return (ctx.clock.monotonic() >= schedule.next_poll
+                and bool(session.store.batches(states=[BatchState.UPLOADED])))
+
     with Session(ctx) as session, own:
         while not stop.is_set():
             ready = own.ready()
@@ -347,8 +368,13 @@ def watch(ctx: Context, stop: threading.Event, *, watcher: InboxWatcher | None =
                     if step == "poll":
                         follow_batches(ctx, session)  # each change is emitted as it happens
                     elif step == "reconcile":
-                        _reconcile_if_configured(ctx, session, should_stop=stop.is_set)
-                        write_reports(ctx, session)
+                        result = _reconcile_if_configured(ctx, session, should_stop=yield_to_drops,
+                                                          after=schedule.reconcile_after)
+                        paused = bool(result and result.paused)
+                        schedule.reconcile_ended(ctx.clock.monotonic(), paused=paused,
+                                                 resume_after=result.resume_after if result else None)
+                        if not paused:  # one report per drop per pass, not one per pause
+                            write_reports(ctx, session)
                     elif step == "purge" and settings.retention.days is not None:
                         from .interactive import purge
 

@@ -217,6 +217,8 @@ class PassResult:
     changes: Counter[str] = field(default_factory=Counter)  # new state -> how many
     outstanding: int = 0  # messages still not final after the pass
     requests: int = 0
+    paused: bool = False  # `should_stop` ended the pass early
+    resume_after: int | None = None  # search paused: where the next pass goes on (after this id)
 
     @property
     def changed(self) -> int:
@@ -255,12 +257,15 @@ def reconcile_pass(
     chunk: int = 1000,
     on_progress: Callable[[PassResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    after: int = 0,
 ) -> PassResult:
     """One pass over every message not final: ask the platform (one search request per
     `chunk` messages, or drain the list endpoint), match, decide, record. Returns what
     it did; `outstanding` counts the messages still not final afterwards. `should_stop`
-    is asked between requests: a daemon told to stop ends the pass there (what was
-    recorded stays; the next pass goes on)."""
+    is asked between requests: a daemon told to stop, or with a drop to send, pauses
+    the pass there (what was recorded stays); in search mode `resume_after` then says
+    where it stopped, and a pass given it as `after` goes on from there instead of
+    asking about the first messages again."""
     stopping = should_stop or (lambda: False)
     result = PassResult(mode)
     not_sent = mark_not_sent(store)
@@ -274,8 +279,9 @@ def reconcile_pass(
             on_progress(result)
 
     if mode == "search":
-        for group in _chunks(store.reconcile_candidates(), chunk):
+        for group in _chunks(store.reconcile_candidates(after), chunk):
             if stopping():
+                result.paused, result.resume_after = True, group[0].id - 1
                 break
             statuses = source.search([c.correlation_id for c in group])
             result.requests += 1
@@ -317,6 +323,7 @@ def reconcile_pass(
                 if ch.new in FINAL_MESSAGE_STATES:  # never matched again in this pass
                     by_cid[current.correlation_id].remove(ch.message_id)
             if stopping():
+                result.paused = True
                 break
         # time moves on for the messages the platform said nothing about
         now = clock.now()

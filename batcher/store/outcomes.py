@@ -271,10 +271,11 @@ class OutcomesMixin:
                 (BatchState.ACCEPTED.value,),
             ).fetchall()
 
-    def reconcile_candidates(self) -> Iterator[Candidate]:
+    def reconcile_candidates(self, after: int = 0) -> Iterator[Candidate]:
         """Messages not final, of accepted batches, in id order, read batch by batch in
         chunks (memory stays flat; writes may happen between chunks). Batches whose
-        messages were all found final are skipped (`close_final_batches`)."""
+        messages were all found final are skipped (`close_final_batches`). `after`
+        starts past that message id (a paused pass going on where it stopped)."""
         marks = ", ".join("?" * len(_NON_FINAL))
         sql = (
             "SELECT id, state, correlation_id, number, message_id, carrier_name, sent_at FROM messages"
@@ -282,7 +283,9 @@ class OutcomesMixin:
         )
         for batch_id, finished in self._open_batches():
             last, end = batch_range(batch_id)
-            last -= 1
+            if end <= after:
+                continue
+            last = max(last - 1, after)
             while True:
                 with self._mutex:
                     rows = self._conn.execute(sql, (last, end, *_NON_FINAL, 5000)).fetchall()

@@ -313,3 +313,23 @@ def test_the_watch_schedule_resumes_a_paused_pass_at_once_and_a_finished_one_fro
     assert s.reconcile_after == 0 and s.due(9.0) == ["poll"] and s.next_wake(9.0) == 5.0
     assert s.due(63.0) == ["poll", "reconcile"]
 
+
+def test_json_logs_give_log_collectors_one_object_per_drop_and_outcome(tmp_path: Path, make_sim) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace(tmp_path, make_sim(sent_delay=0.0, delivered_delay=0.0))
+    (ws.dir / "inbox" / "PROMO" / "boa.csv").write_text("telefone;mensagem\n" + lines(3) + "abc;ruim\n",
+                                                       encoding="utf-8")
+    (ws.dir / "inbox" / "PROMO" / "ruim.csv").write_text("telefone;mensagem\nabc;x\n", encoding="utf-8")
+    res = ws.batcher("run", "--log-format", "json")
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stderr.splitlines()]  # every line is one JSON object
+    assert all({"ts", "event", "message"} <= r.keys() for r in records)
+    by_event: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+    for r in records:
+        by_event.setdefault(r["event"], []).append(r)
+    [converted] = [r for r in by_event["converted"] if r["source"].endswith("boa.csv")]
+    assert (converted["accepted"], converted["refused"], converted["refused_by_code"]) == (3, 1, {"number_invalid": 1})
+    assert {(r["source"].rsplit("/", 1)[-1], r["outcome"]) for r in by_event["drop"]} == {("boa.csv", "archived"),
+                                                                                       ("ruim.csv", "rejected")}
+    assert [r["state"] for r in by_event["batch"]][-1] == "accepted"
+    assert by_event["reconcile"][0]["changes"] and by_event["report"][0]["rows"] == 4
+    assert ws.config.read_text().split('password = "')[1].split('"')[0] not in res.stderr  # no secret logged

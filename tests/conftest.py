@@ -9,6 +9,7 @@ import pytest
 from tests.fixtures.leaks import *  # noqa: F403
 from tests.fixtures.sim import *  # noqa: F403
 from tests.fixtures.sshd import *  # noqa: F403
+from tests.fixtures.watch import *  # noqa: F403
 
 
 def pytest_configure(config: pytest.Config) -> None:

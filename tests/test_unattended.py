@@ -11,16 +11,14 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from batcher.sim import Simulator
 from tests.fixtures.platform import Workspace, make_workspace, rows_in
+from tests.fixtures.watch import Watch, kill_at_then_restart
 
 WATCH = '[watch]\nsettle_seconds = "0.5s"\nrescan_interval = "1s"\n'
 
@@ -58,51 +56,6 @@ def uploads(ws: Workspace) -> int:
                               " AND detail LIKE '%\"to\": \"uploaded\"%'").fetchone()[0])
     finally:
         db.close()
-
-
-class Watch:
-    """A `batcher watch` subprocess whose log lines are collected as they come."""
-
-    def __init__(self, ws: Workspace, *args: str, env: dict[str, str] | None = None) -> None:
-        self.proc: subprocess.Popen[str] = ws.batcher("watch", *args, env=env, wait=False)  # type: ignore[assignment]
-        self.log: list[str] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, name="watch-log", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self._changed:
-                self.log.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def wait_for(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while sum(text in line for line in self.log) < count:
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    pytest.fail(f"no {count} x {text!r} in the watch log:\n" + "\n".join(self.log))
-                self._changed.wait(min(left, 0.2))
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        return code
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    yield started
-    for w in started:
-        if w.proc.poll() is None:
-            w.stop(signal.SIGKILL)
 
 
 def test_a_slow_writer_holding_the_file_open_is_sent_once_and_complete(tmp_path: Path, make_sim,
@@ -177,13 +130,7 @@ def test_sigkill_of_watch_at_each_failpoint_then_restart_sends_exactly_once(
     ws = workspace(tmp_path, make_sim(eof_grace=30.0))
     drop = ws.dir / "inbox" / "PROMO" / "lista.csv"
     drop.write_text("telefone;mensagem;ref\n" + lines(5000), encoding="utf-8")
-    killed = Watch(ws, env={"BATCHER_FAILPOINT": point})
-    watches.append(killed)
-    assert killed.proc.wait(timeout=60) == -signal.SIGKILL
-    killed.stop()
-    again = Watch(ws)
-    watches.append(again)
-    again.wait_for(": accepted")
+    again = kill_at_then_restart(ws, watches, point)
     again.wait_for("archived" if point != "polling" else "watching")
     assert again.stop() == 0
     assert len(ws.remote("success")) == 1, ws.remote("success")

@@ -10,7 +10,6 @@ on the listing: a second upload under the same name would look like one copy in 
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,8 @@ import pytest
 from batcher.sim import Simulator
 from tests.fixtures.platform import Workspace, make_workspace, rows_in
 from tests.fixtures.sshd import PlatformMover, SshdServer, platform_mover
-from tests.test_unattended import WATCH, Watch, batch_states, lines, uploads
+from tests.fixtures.watch import Watch, kill_at_then_restart
+from tests.test_unattended import WATCH, batch_states, lines, uploads
 
 pytestmark = pytest.mark.sshd
 
@@ -29,15 +29,6 @@ pytestmark = pytest.mark.sshd
 def mover(sshd_fresh: SshdServer) -> Iterator[PlatformMover]:
     with platform_mover(sshd_fresh.home) as m:
         yield m
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    yield started
-    for w in started:
-        if w.proc.poll() is None:
-            w.stop(signal.SIGKILL)
 
 
 def workspace(tmp_path: Path, sshd: SshdServer, sim: Simulator, extra: str = "") -> Workspace:
@@ -97,13 +88,7 @@ def test_sigkill_of_watch_then_restart_sends_exactly_once(tmp_path: Path, sshd_f
     ws = workspace(tmp_path, sshd_fresh, make_sim())
     drop = ws.dir / "inbox" / "PROMO" / "lista.csv"
     drop.write_text("telefone;mensagem;ref\n" + lines(20_000), encoding="utf-8")  # two upload blocks
-    killed = Watch(ws, env={"BATCHER_FAILPOINT": point})
-    watches.append(killed)
-    assert killed.proc.wait(timeout=60) == -signal.SIGKILL
-    killed.stop()
-    again = Watch(ws)
-    watches.append(again)
-    again.wait_for(": accepted")
+    again = kill_at_then_restart(ws, watches, point)
     again.wait_for("archived")
     assert again.stop() == 0
     assert_each_moved_once(sshd_fresh, mover, 1)
